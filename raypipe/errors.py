@@ -1,0 +1,30 @@
+"""Error codes: failures are data. Each document that cannot be processed becomes one output row
+whose ``error_code`` is one of these and whose ``error`` says what happened."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorCode(str, enum.Enum):
+    """Document-level error codes (the ``error_code`` column)."""
+
+    READ_ERROR = "read_error"  # the file could not be fetched (missing, permissions, network)
+    TOO_LARGE = "too_large"  # the file is larger than input.max_file_bytes
+    EMPTY = "empty"  # zero bytes
+    NOT_PDF = "not_pdf"  # no %PDF- header in the first 1024 bytes (HTML, random bytes, ...)
+    ENCRYPTED = "encrypted"  # needs a password
+    UNREADABLE = "unreadable"  # PDFium cannot parse it (broken structure, bad cross-reference table)
+    NO_PAGES = "no_pages"  # opens, but has no pages (or none in the requested range)
+    PAGES_FAILED = "pages_failed"  # some pages failed (status partial); see each page's error
+    ALL_PAGES_FAILED = "all_pages_failed"  # every processed page failed
+    INTERNAL = "internal"  # an unexpected error while processing this document; see ``error``
+
+
+class DocumentError(Exception):
+    """Raised inside a stage for one document; turned into that document's error row."""
+
+    def __init__(self, code: ErrorCode, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message

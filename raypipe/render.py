@@ -1,0 +1,195 @@
+"""Stage 2 — render: fetch each document, open it with PDFium, and turn every page in range into an
+encoded image (when the engine needs one) plus the page's own text layer.
+
+One document at a time per worker process (PDFium is not thread-safe). A document that cannot be
+fetched or opened becomes a row with ``status`` failed and an ``error_code``; a page that fails to
+render is marked on the page, and the other pages go on.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from typing import Any, Optional
+
+import pyarrow as pa
+
+from raypipe.config import InputConfig, RenderConfig
+from raypipe.errors import DocumentError, ErrorCode
+from raypipe.schema import STATUS_FAILED, WORK, table
+
+_PDFIUM_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
+_filesystems: dict[str, Any] = {}  # per worker process: one client per scheme and bucket
+
+
+def _filesystem_for(source: str):
+    import pyarrow.fs as pafs
+
+    if "://" not in source:
+        return pafs.LocalFileSystem(), source
+    bucket = "/".join(source.split("/", 3)[:3])  # scheme://bucket
+    if bucket not in _filesystems:
+        _filesystems[bucket] = pafs.FileSystem.from_uri(source)[0]
+    return _filesystems[bucket], source.split("://", 1)[1]
+
+
+def fetch(source: str, max_bytes: int) -> bytes:
+    """The file's bytes, from local disk or any pyarrow filesystem URI."""
+    try:
+        fs, inner = _filesystem_for(source)
+        with fs.open_input_file(inner) as f:
+            if f.size() > max_bytes:
+                raise DocumentError(ErrorCode.TOO_LARGE, f"file is {f.size()} bytes; the limit is {max_bytes}")
+            return f.read()
+    except DocumentError:
+        raise
+    except (OSError, ValueError) as e:
+        raise DocumentError(ErrorCode.READ_ERROR, f"{type(e).__name__}: {e}") from e
+
+
+def check_header(data: bytes) -> None:
+    if not data:
+        raise DocumentError(ErrorCode.EMPTY, "the file is empty (0 bytes)")
+    if b"%PDF-" not in data[:1024]:
+        head = data[:16].decode("latin-1").encode("unicode_escape").decode()
+        raise DocumentError(ErrorCode.NOT_PDF, f"no %PDF- header in the first 1024 bytes (starts with {head!r})")
+
+
+def open_pdf(data: bytes):
+    import pypdfium2 as pdfium
+
+    try:
+        return pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as e:
+        if getattr(e, "err_code", None) == _PDFIUM_PASSWORD_ERROR:
+            raise DocumentError(ErrorCode.ENCRYPTED, "the document is encrypted and needs a password") from e
+        raise DocumentError(ErrorCode.UNREADABLE, f"PDFium cannot open the document: {e}") from e
+
+
+def page_scale(width_pt: float, height_pt: float, cfg: RenderConfig) -> float:
+    """Scale (pixels per point) that makes the longest side ``longest_side`` px, within ``max_pixels``."""
+    longest = max(width_pt, height_pt, 1e-3)
+    scale = cfg.longest_side / longest
+    area = max(width_pt, 1e-3) * max(height_pt, 1e-3) * scale * scale
+    if area > cfg.max_pixels:
+        scale *= math.sqrt(cfg.max_pixels / area)
+    return scale
+
+
+def encode(image, cfg: RenderConfig) -> bytes:
+    buf = io.BytesIO()
+    if cfg.image_format == "png":
+        image.save(buf, format="PNG", compress_level=1)
+    elif cfg.image_format == "jpeg":
+        image.save(buf, format="JPEG", quality=cfg.image_quality)
+    else:
+        image.save(buf, format="WEBP", quality=cfg.image_quality, method=0)
+    return buf.getvalue()
+
+
+def page_text(page) -> str:
+    textpage = page.get_textpage()
+    try:
+        return textpage.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n")
+    finally:
+        textpage.close()
+
+
+def render_page(page, number: int, cfg: RenderConfig, images: bool) -> dict:
+    width_pt, height_pt = page.get_size()  # already rotated by /Rotate
+    scale = page_scale(width_pt, height_pt, cfg)
+    out = {"page_number": number, "width": None, "height": None, "image": None, "text_layer": None, "error": None}
+    try:
+        out["text_layer"] = page_text(page)
+    except Exception as e:  # a broken text layer does not stop the image
+        out["error"] = f"text layer: {type(e).__name__}: {e}"
+    width = max(1, round(width_pt * scale))
+    height = max(1, round(height_pt * scale))
+    out["width"], out["height"] = width, height
+    if images:
+        bitmap = page.render(scale=scale, may_draw_forms=cfg.draw_forms, rev_byteorder=True)
+        try:
+            pil = bitmap.to_pil()
+            out["width"], out["height"] = pil.size
+            out["image"] = encode(pil.convert("RGB") if pil.mode != "RGB" else pil, cfg)
+        finally:
+            bitmap.close()
+    return out
+
+
+def render_document(data: bytes, cfg: RenderConfig, images: bool) -> dict:
+    """Render one document's bytes; raises DocumentError for document-level failures."""
+    check_header(data)
+    pdf = open_pdf(data)
+    try:
+        if cfg.draw_forms and images:
+            pdf.init_forms()
+        total = len(pdf)
+        if total == 0:
+            raise DocumentError(ErrorCode.NO_PAGES, "the document has no pages")
+        first = cfg.first_page
+        last = min(total, cfg.last_page or total)
+        if first > last:
+            raise DocumentError(ErrorCode.NO_PAGES, f"page range starts at {first}; the document has {total} pages")
+        capped = cfg.max_pages is not None and last - first + 1 > cfg.max_pages
+        if capped:
+            last = first + cfg.max_pages - 1
+        pages = []
+        for index in range(first - 1, last):
+            try:
+                page = pdf[index]
+            except Exception as e:
+                pages.append({"page_number": index + 1, "error": f"load: {type(e).__name__}: {e}"})
+                continue
+            try:
+                pages.append(render_page(page, index + 1, cfg, images))
+            except Exception as e:
+                pages.append({"page_number": index + 1, "error": f"render: {type(e).__name__}: {e}"})
+            finally:
+                page.close()
+        return {"num_pages": total, "page_cap_applied": capped, "pages": pages}
+    finally:
+        pdf.close()
+
+
+def failed_row(doc_id: str, source: str, code: ErrorCode, message: str, **extra) -> dict:
+    return {"doc_id": doc_id, "source": source, "status": STATUS_FAILED, "error_code": code.value,
+            "error": message, "pages": [], "num_pages_processed": 0, **extra}
+
+
+class Render:
+    """``map_batches`` function: document rows in, rendered document rows (schema ``WORK``) out."""
+
+    def __init__(self, render: RenderConfig, input: InputConfig, images: bool):
+        self.cfg = render
+        self.max_bytes = input.max_file_bytes
+        self.images = images
+
+    def one(self, doc_id: str, source: str) -> dict:
+        start = time.perf_counter()
+        try:
+            data = fetch(source, self.max_bytes)
+            row = {"doc_id": doc_id, "source": source, **render_document(data, self.cfg, self.images)}
+        except DocumentError as e:
+            row = failed_row(doc_id, source, e.code, e.message)
+        except Exception as e:  # never let one document kill the job
+            row = failed_row(doc_id, source, ErrorCode.INTERNAL, f"{type(e).__name__}: {e}")
+        row["render_seconds"] = time.perf_counter() - start
+        return row
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows = [self.one(d, s) for d, s in zip(batch["doc_id"].to_pylist(), batch["source"].to_pylist())]
+        return table(rows, WORK)
+
+
+def render_stage(ds, render: RenderConfig, input: InputConfig, images: bool, num_cpus: float,
+                 concurrency: Optional[int]):
+    return ds.map_batches(
+        Render(render, input, images),
+        batch_format="pyarrow",
+        batch_size=None,
+        zero_copy_batch=True,
+        num_cpus=num_cpus,
+        concurrency=concurrency,
+    )

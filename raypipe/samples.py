@@ -1,0 +1,125 @@
+"""Write small, valid PDFs with known content, with no dependency beyond the standard library.
+
+Used for the bundled examples and by the tests, which need documents whose page count, text,
+page size and rotation are known exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from pathlib import Path
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplePage:
+    """One page: text lines in Helvetica, optional vector drawing, size in points, /Rotate."""
+
+    lines: tuple[str, ...] = ()
+    width: float = 612.0
+    height: float = 792.0
+    rotate: int = 0
+    boxes: int = 0  # filled rectangles drawn as vector graphics (ink with no text layer)
+    font_size: float = 12.0
+
+
+def _escape(text: str) -> bytes:
+    raw = text.encode("latin-1", errors="replace")
+    return raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+
+
+def _content(page: SamplePage) -> bytes:
+    ops: list[bytes] = []
+    for i in range(page.boxes):
+        x = 36 + (i % 4) * 0.2 * page.width
+        y = page.height - 72 - (i // 4 + 1) * 0.15 * page.height
+        ops.append(b"0.2 0.2 0.2 rg %.2f %.2f %.2f %.2f re f" % (x, y, page.width * 0.15, page.height * 0.1))
+    if page.lines:
+        lead = page.font_size * 1.4
+        top = min(page.height - page.font_size * 2, page.height - 0.05 * page.height)
+        ops.append(b"BT /F1 %.1f Tf %.2f TL 36 %.2f Td" % (page.font_size, lead, top))
+        for line in page.lines:
+            ops.append(b"(" + _escape(line) + b") Tj T*")
+        ops.append(b"ET")
+    return b"\n".join(ops)
+
+
+def pdf_bytes(pages: list[SamplePage], *, compress: bool = True) -> bytes:
+    """Serialise ``pages`` into a complete PDF file (header, objects, xref table, trailer)."""
+    objects: list[bytes] = []  # object number i+1 at index i
+
+    def add(body: bytes) -> int:
+        objects.append(body)
+        return len(objects)
+
+    catalog = add(b"")  # filled in once the page tree exists
+    pages_obj = add(b"")
+    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    kids = []
+    for page in pages:
+        data = _content(page)
+        if compress:
+            data = zlib.compress(data)
+            stream = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data) + data + b"\nendstream"
+        else:
+            stream = b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream"
+        contents = add(stream)
+        kids.append(
+            add(
+                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %.2f %.2f] /Rotate %d "
+                b"/Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>"
+                % (pages_obj, page.width, page.height, page.rotate, font, contents)
+            )
+        )
+    objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % pages_obj
+    objects[pages_obj - 1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
+        b" ".join(b"%d 0 R" % k for k in kids),
+        len(kids),
+    )
+
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, catalog, xref)
+    return bytes(out)
+
+
+def text_pages(texts: list[str], **page_kwargs) -> list[SamplePage]:
+    """One page per string; each string's lines become the page's lines."""
+    return [SamplePage(lines=tuple(t.splitlines()), **page_kwargs) for t in texts]
+
+
+def write_pdf(path: str | Path, pages: list[SamplePage], **kwargs) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pdf_bytes(pages, **kwargs))
+    return path
+
+
+def write_examples(folder: str | Path) -> list[Path]:
+    """The bundled example set: a short letter, a rotated page, a multi-page report, a scan-like page."""
+    folder = Path(folder)
+    report = [
+        f"Quarterly report, section {i}\nRevenue grew in region {i} by {3 * i} percent.\n"
+        f"Costs were flat; the outlook for section {i} is stable."
+        for i in range(1, 6)
+    ]
+    return [
+        write_pdf(folder / "letter.pdf", text_pages(["Dear reader,\nraypipe turns PDFs into text.\nRegards"])),
+        write_pdf(folder / "landscape-rotated.pdf", text_pages(["A page stored with /Rotate 90."], rotate=90)),
+        write_pdf(folder / "report.pdf", text_pages(report)),
+        write_pdf(folder / "scan-like.pdf", [SamplePage(boxes=6)]),
+    ]
+
+
+if __name__ == "__main__":
+    import sys
+
+    for written in write_examples(sys.argv[1] if len(sys.argv) > 1 else "examples"):
+        print(written)
