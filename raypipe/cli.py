@@ -33,7 +33,7 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
 
 
 def _sections() -> list[tuple[str, type[BaseModel]]]:
-    return [(name, f.annotation) for name, f in PipelineConfig.model_fields.items()]
+    return [(name, _unwrap(f.annotation)[0]) for name, f in PipelineConfig.model_fields.items()]
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> dict[str, tuple[str, str]]:

@@ -123,7 +123,9 @@ class PipelineConfig(_Section):
     input: InputConfig = Field(default_factory=InputConfig, description="What to read.")
     render: RenderConfig = Field(default_factory=RenderConfig, description="How pages are rendered.")
     engine: EngineConfig = Field(default_factory=EngineConfig, description="What turns pages into text.")
-    output: OutputConfig = Field(description="Where and how results are written.")
+    output: Optional[OutputConfig] = Field(
+        default=None, description="Where and how results are written (needed to run, not to build the Dataset)."
+    )
     ray: RayConfig = Field(default_factory=RayConfig, description="Ray cluster and resources.")
 
     @model_validator(mode="after")

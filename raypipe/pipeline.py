@@ -70,6 +70,8 @@ def run(config: PipelineConfig) -> dict:
     from raypipe import summary as summaries
     from raypipe.write import clear_output, write
 
+    if config.output is None:
+        raise ValueError("run needs config.output (where to write); build_dataset does not")
     docs = list_documents(config.input)
     check_output(config)
     start = time.perf_counter()

@@ -67,14 +67,18 @@ def open_pdf(data: bytes):
         raise DocumentError(ErrorCode.UNREADABLE, f"PDFium cannot open the document: {e}") from e
 
 
-def page_scale(width_pt: float, height_pt: float, cfg: RenderConfig) -> float:
-    """Scale (pixels per point) that makes the longest side ``longest_side`` px, within ``max_pixels``."""
-    longest = max(width_pt, height_pt, 1e-3)
-    scale = cfg.longest_side / longest
-    area = max(width_pt, 1e-3) * max(height_pt, 1e-3) * scale * scale
+def page_size(width_pt: float, height_pt: float, cfg: RenderConfig) -> tuple[float, int, int]:
+    """(scale in pixels per point, width px, height px): the longest side becomes ``longest_side``
+    and the area stays within ``max_pixels``. Sizes round up as PDFium's renderer does."""
+    width_pt, height_pt = max(width_pt, 1e-3), max(height_pt, 1e-3)
+    scale = cfg.longest_side / max(width_pt, height_pt)
+    area = width_pt * height_pt * scale * scale
     if area > cfg.max_pixels:
         scale *= math.sqrt(cfg.max_pixels / area)
-    return scale
+    scale *= 1 - 1e-9  # so that an exact fit does not round up to one pixel more
+    while math.ceil(width_pt * scale) * math.ceil(height_pt * scale) > cfg.max_pixels:
+        scale *= 0.999
+    return scale, max(1, math.ceil(width_pt * scale)), max(1, math.ceil(height_pt * scale))
 
 
 def encode(image, cfg: RenderConfig) -> bytes:
@@ -98,14 +102,12 @@ def page_text(page) -> str:
 
 def render_page(page, number: int, cfg: RenderConfig, images: bool) -> dict:
     width_pt, height_pt = page.get_size()  # already rotated by /Rotate
-    scale = page_scale(width_pt, height_pt, cfg)
+    scale, width, height = page_size(width_pt, height_pt, cfg)
     out = {"page_number": number, "width": None, "height": None, "image": None, "text_layer": None, "error": None}
     try:
         out["text_layer"] = page_text(page)
     except Exception as e:  # a broken text layer does not stop the image
         out["error"] = f"text layer: {type(e).__name__}: {e}"
-    width = max(1, round(width_pt * scale))
-    height = max(1, round(height_pt * scale))
     out["width"], out["height"] = width, height
     if images:
         bitmap = page.render(scale=scale, may_draw_forms=cfg.draw_forms, rev_byteorder=True)
