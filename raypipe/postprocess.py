@@ -12,7 +12,8 @@ from raypipe.schema import (
     STATUS_FAILED,
     STATUS_OK,
     STATUS_PARTIAL,
-    TEXT_SOURCE_FAILED,
+    FAILED_TEXT_SOURCES,
+    OUTPUT_PAGE,
     table,
 )
 
@@ -35,15 +36,13 @@ def assemble(pages: list[dict]) -> tuple[str, list[int]]:
 
 def finish(row: dict) -> dict:
     pages = row.get("pages") or []
-    out_pages = [
-        {k: p.get(k) for k in ("page_number", "text", "text_source", "width", "height", "error")} for p in pages
-    ]
+    out_pages = [{k: p.get(k) for k in OUTPUT_PAGE.names} for p in pages]
     text, offsets = assemble(pages)
     row.update(text=text, page_offsets=offsets, pages=out_pages, schema_version=SCHEMA_VERSION)
     row["num_pages_processed"] = len(pages)
     if row.get("status") == STATUS_FAILED:
         return row
-    failed = sum(1 for p in pages if p.get("text_source") == TEXT_SOURCE_FAILED)
+    failed = sum(1 for p in pages if p.get("text_source") in FAILED_TEXT_SOURCES)
     if pages and failed == len(pages):
         row["status"], row["error_code"] = STATUS_FAILED, ErrorCode.ALL_PAGES_FAILED.value
         row["error"] = f"all {failed} processed pages failed; first: {pages[0].get('error')}"

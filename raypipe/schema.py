@@ -11,8 +11,12 @@ import pyarrow as pa
 SCHEMA_VERSION = 1
 
 # Where a page's text came from.
-TEXT_SOURCE_TEXT_LAYER = "text_layer"
-TEXT_SOURCE_FAILED = "failed"
+TEXT_SOURCE_TEXT_LAYER = "text_layer"  # the PDF's own text layer (text-layer engine, or ocr_mode auto/never)
+TEXT_SOURCE_MODEL = "model"  # the OCR model's output
+TEXT_SOURCE_FALLBACK = "text_layer_fallback"  # the model failed on this page; its text layer stands in
+TEXT_SOURCE_BLANK = "blank"  # no ink and no text layer: never sent to a model
+TEXT_SOURCE_FAILED = "failed"  # no text at all
+FAILED_TEXT_SOURCES = (TEXT_SOURCE_FAILED, TEXT_SOURCE_FALLBACK)
 
 STATUS_OK = "ok"
 STATUS_PARTIAL = "partial"
@@ -21,6 +25,22 @@ STATUS_FAILED = "failed"
 # read -> render
 DOCUMENT = pa.schema([("doc_id", pa.string()), ("source", pa.string())])
 
+# Page fields filled by the engine (null where an engine does not produce them).
+_ENGINE_PAGE_FIELDS = [
+    ("text", pa.string()),
+    ("text_source", pa.string()),  # see TEXT_SOURCE_*
+    ("error", pa.string()),  # page-level error or the last retry reason, if the page failed
+    ("finish_reason", pa.string()),  # the model's last finish reason (stop / length)
+    ("attempts", pa.int32()),  # model calls made for this page
+    ("prompt_tokens", pa.int64()),
+    ("completion_tokens", pa.int64()),
+    ("latency_seconds", pa.float64()),  # from first request to accepted answer
+    ("language", pa.string()),  # parsed from the output, where the preset gives it
+    ("rotation_correction", pa.int32()),
+    ("is_table", pa.bool_()),
+    ("is_diagram", pa.bool_()),
+]
+
 # A page as it travels from render through the engine (the image is dropped by postprocess).
 WORK_PAGE = pa.struct(
     [
@@ -28,11 +48,10 @@ WORK_PAGE = pa.struct(
         ("width", pa.int32()),  # rendered pixels
         ("height", pa.int32()),
         ("image", pa.binary()),  # encoded image (png/jpeg/webp); null when the engine needs none
+        ("blank", pa.bool_()),  # no ink and no text (known only when an image was rendered)
         ("text_layer", pa.string()),  # the PDF's own text for this page
-        ("text", pa.string()),  # filled by the engine
-        ("text_source", pa.string()),  # filled by the engine: text_layer / failed / ...
-        ("error", pa.string()),  # page-level error, if any
     ]
+    + [(name, type_) for name, type_ in _ENGINE_PAGE_FIELDS]
 )
 
 # Common document columns carried from render to write.
@@ -48,24 +67,25 @@ _DOC_FIELDS = [
     ("render_seconds", pa.float64()),
 ]
 
-WORK = pa.schema(_DOC_FIELDS + [("pages", pa.list_(WORK_PAGE)), ("engine", pa.string()), ("engine_seconds", pa.float64())])
+_ENGINE_DOC_FIELDS = [
+    ("engine", pa.string()),
+    ("model", pa.string()),
+    ("preset", pa.string()),
+    ("engine_seconds", pa.float64()),
+    ("prompt_tokens", pa.int64()),
+    ("completion_tokens", pa.int64()),
+]
+
+WORK = pa.schema(_DOC_FIELDS + _ENGINE_DOC_FIELDS + [("pages", pa.list_(WORK_PAGE))])
 
 OUTPUT_PAGE = pa.struct(
-    [
-        ("page_number", pa.int32()),
-        ("text", pa.string()),
-        ("text_source", pa.string()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("error", pa.string()),
-    ]
+    [("page_number", pa.int32()), ("width", pa.int32()), ("height", pa.int32())] + _ENGINE_PAGE_FIELDS
 )
 
 OUTPUT = pa.schema(
     _DOC_FIELDS
+    + _ENGINE_DOC_FIELDS
     + [
-        ("engine", pa.string()),
-        ("engine_seconds", pa.float64()),
         ("text", pa.string()),
         ("page_offsets", pa.list_(pa.int64())),
         ("pages", pa.list_(OUTPUT_PAGE)),
