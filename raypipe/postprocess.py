@@ -34,7 +34,7 @@ def assemble(pages: list[dict]) -> tuple[str, list[int]]:
     return "".join(parts), offsets
 
 
-def finish(row: dict) -> dict:
+def finish(row: dict, max_page_error_rate: float = 0.0) -> dict:
     pages = row.get("pages") or []
     out_pages = [{k: p.get(k) for k in OUTPUT_PAGE.names} for p in pages]
     text, offsets = assemble(pages)
@@ -46,6 +46,9 @@ def finish(row: dict) -> dict:
     if pages and failed == len(pages):
         row["status"], row["error_code"] = STATUS_FAILED, ErrorCode.ALL_PAGES_FAILED.value
         row["error"] = f"all {failed} processed pages failed; first: {pages[0].get('error')}"
+    elif failed and failed / len(pages) > max_page_error_rate:
+        row["status"], row["error_code"] = STATUS_FAILED, ErrorCode.TOO_MANY_PAGES_FAILED.value
+        row["error"] = f"{failed} of {len(pages)} pages failed (more than {max_page_error_rate:.0%})"
     elif failed:
         row["status"], row["error_code"] = STATUS_PARTIAL, ErrorCode.PAGES_FAILED.value
         row["error"] = f"{failed} of {len(pages)} pages failed"
@@ -54,9 +57,16 @@ def finish(row: dict) -> dict:
     return row
 
 
-def postprocess_batch(batch: pa.Table) -> pa.Table:
-    return table([finish(row) for row in batch.to_pylist()], OUTPUT)
+def postprocess_batch(batch: pa.Table, max_page_error_rate: float) -> pa.Table:
+    return table([finish(row, max_page_error_rate) for row in batch.to_pylist()], OUTPUT)
 
 
-def postprocess_stage(ds):
-    return ds.map_batches(postprocess_batch, batch_format="pyarrow", batch_size=None, zero_copy_batch=True, num_cpus=0.25)
+def postprocess_stage(ds, max_page_error_rate: float):
+    return ds.map_batches(
+        postprocess_batch,
+        fn_kwargs={"max_page_error_rate": max_page_error_rate},
+        batch_format="pyarrow",
+        batch_size=None,
+        zero_copy_batch=True,
+        num_cpus=0.25,
+    )

@@ -22,6 +22,7 @@ class Preset:
     max_tokens: int = 8000
     temperatures: tuple[float, ...] = (0.1, 0.1, 0.2, 0.3, 0.5, 0.8)  # by attempt
     max_model_len: int = 16384
+    image_first: bool = True  # order of the image and the prompt text in the user message
     description: str = ""
 
     def parse(self, text: str) -> prompts.PageResponse:
@@ -45,6 +46,7 @@ def olmocr_2() -> Preset:
         parser="front-matter",
         longest_side=1288,
         max_tokens=8000,
+        image_first=False,  # olmOCR puts the prompt text before the page image
         description="olmOCR-2 (Qwen2.5-VL-7B fine-tune, FP8): markdown with YAML front matter "
         "(language, rotation, table/diagram flags).",
     )

@@ -72,6 +72,8 @@ _ENGINE_DOC_FIELDS = [
     ("model", pa.string()),
     ("preset", pa.string()),
     ("engine_seconds", pa.float64()),
+    ("engine_started_at", pa.float64()),  # Unix time the engine stage took the document
+    ("engine_finished_at", pa.float64()),  # Unix time its last page was done
     ("prompt_tokens", pa.int64()),
     ("completion_tokens", pa.int64()),
 ]

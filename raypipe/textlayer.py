@@ -27,10 +27,11 @@ def text_layer_pages(pages: list[dict]) -> list[dict]:
 def text_layer_batch(batch: pa.Table) -> pa.Table:
     rows = batch.to_pylist()
     for row in rows:
-        start = time.perf_counter()
+        start, row["engine_started_at"] = time.perf_counter(), time.time()
         text_layer_pages(row["pages"] or [])
         row["engine"] = ENGINE_NAME
         row["engine_seconds"] = time.perf_counter() - start
+        row["engine_finished_at"] = time.time()
     return table(rows, WORK)
 
 
