@@ -184,6 +184,19 @@ class RayConfig(_Section):
         description="Logical CPUs for a local Ray (default: the machine's count, at least 4, so that "
         "an engine actor and the CPU stages never wait on each other).",
     )
+    local_worker_niceness: int = Field(
+        default=0,
+        ge=0,
+        le=19,
+        description="Niceness of the worker processes of a local Ray that raypipe starts. Ray's own "
+        "default (15) lets the driver and Ray's daemons starve the engine on small machines.",
+    )
+    task_memory_poll_seconds: Optional[float] = Field(
+        default=None,
+        gt=0,
+        description="How often Ray Data polls each running task's memory for its stats. Off by default: "
+        "with dozens of long inference tasks per actor the polling costs engine throughput.",
+    )
     render_num_cpus: float = Field(default=1.0, gt=0, description="CPUs reserved by each render task.")
     render_concurrency: Optional[int] = Field(
         default=None, ge=1, description="Most render tasks running at once (default: as many as CPUs allow)."

@@ -191,7 +191,7 @@ def infer_stage(ds, spec: EngineSpec, ray_cfg: RayConfig):
             min_size=ray_cfg.infer_actors,
             max_size=ray_cfg.infer_max_actors or ray_cfg.infer_actors,
             max_tasks_in_flight_per_actor=ray_cfg.docs_in_flight,
+            max_concurrent_calls_per_actor=ray_cfg.docs_in_flight,  # all on the actor's one event loop
         ),
-        max_concurrency=ray_cfg.docs_in_flight,
         **kwargs,
     )

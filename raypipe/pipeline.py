@@ -34,14 +34,17 @@ class EngineUnavailableError(ValueError):
 def init_ray(config: PipelineConfig) -> None:
     """Attach to ``--address``/``RAY_ADDRESS`` if given, else start a local Ray."""
     import ray
+    import ray.data
 
-    if ray.is_initialized():
-        return
-    address = config.ray.address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=True)
-    else:
-        ray.init(num_cpus=config.ray.local_num_cpus or max(os.cpu_count() or 1, 4))
+    if not ray.is_initialized():
+        address = config.ray.address or os.environ.get("RAY_ADDRESS")
+        if address:
+            ray.init(address=address, log_to_driver=True)
+        else:
+            # read by the raylet this starts; a cluster's own setting is left alone
+            os.environ.setdefault("RAY_worker_niceness", str(config.ray.local_worker_niceness))
+            ray.init(num_cpus=config.ray.local_num_cpus or max(os.cpu_count() or 1, 4))
+    ray.data.DataContext.get_current().memory_usage_poll_interval_s = config.ray.task_memory_poll_seconds
 
 
 def _cluster_gpus() -> float:

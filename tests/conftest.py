@@ -39,12 +39,13 @@ def generated(tmp_path_factory) -> Path:
     write_pdf(root / "rotated.pdf", [SamplePage(lines=("Rotated page",), rotate=90, boxes=1)])
     write_pdf(root / "huge-page.pdf", [SamplePage(lines=("Big",), width=14400, height=14400)])
     write_pdf(root / "nested" / "deep" / "inner.pdf", text_pages(["Nested document"]))
+    write_pdf(root / "blank-page.pdf", [SamplePage()])
     (root / "zero-bytes.pdf").write_bytes(b"")
     (root / "page.html.pdf").write_text("<!doctype html><html><body>Not a PDF</body></html>")
     return root
 
 
-def run_cli(*args: str, timeout: int = 600, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, timeout: int = 600, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     """The installed ``raypipe`` CLI as a user runs it, in a fresh process (its own local Ray)."""
     return subprocess.run(
         [sys.executable, "-m", "raypipe", *args],
@@ -52,6 +53,7 @@ def run_cli(*args: str, timeout: int = 600, cwd: Path | None = None) -> subproce
         text=True,
         timeout=timeout,
         cwd=cwd or ROOT,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -60,6 +62,7 @@ def ray_local():
     """One local Ray for the in-process tests (the CLI tests start their own)."""
     import ray
 
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    offline = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": offline})
     yield ray
     ray.shutdown()

@@ -18,6 +18,7 @@ def ids(**cfg) -> list[str]:
 
 def test_folder_is_searched_recursively_with_relative_ids(generated):
     assert ids(inputs=[str(generated)]) == [
+        "blank-page.pdf",
         "huge-page.pdf",
         "nested/deep/inner.pdf",
         "one-page.pdf",
@@ -35,7 +36,7 @@ def test_sources_are_absolute(generated, monkeypatch):
 
 
 def test_globs(generated):
-    assert ids(inputs=[f"{generated}/*-page*.pdf"]) == ["huge-page.pdf", "one-page.pdf", "three-pages.pdf"]
+    assert ids(inputs=[f"{generated}/*-page*.pdf"]) == ["blank-page.pdf", "huge-page.pdf", "one-page.pdf", "three-pages.pdf"]
     assert ids(inputs=[f"{generated}/**/inner.pdf"]) == ["nested/deep/inner.pdf"]
     # ids are relative to the folder before the first wildcard
     assert ids(inputs=[f"{generated}/nested/*/*.pdf"]) == ["deep/inner.pdf"]

@@ -1,7 +1,9 @@
 #!/usr/bin/env python
 """Make PyPI's (CUDA-built) torchvision importable beside CPU torch (torch==X+cpu).
 
-Run with the target venv's interpreter:   venv/bin/python fix_torchvision.py
+Run with the target venv's interpreter after `pip install 'raypipe[cpu]'`:
+    .venv/bin/python tools/patch_torchvision_cpu.py
+Only for CPU-only installs (the `cpu` extra); a CUDA install needs nothing of this.
 Idempotent, non-interactive, no network.  Exit 0 when `import torchvision` works afterwards.
 
 Why: PyPI only ships CUDA torchvision wheels for linux x86_64.  Their _C.so links
