@@ -108,3 +108,12 @@ def test_job_entry_point_runs_the_same_code(tmp_path):
     rows = [json.loads(line) for f in out.glob("*.jsonl") for line in f.open()]
     assert sorted(r["doc_id"] for r in rows) == sorted(p.name for p in (ROOT / "examples").glob("*.pdf"))
     assert all(r["status"] == "ok" for r in rows)
+
+
+def test_presets_command_lists_the_registry():
+    from raypipe import presets
+
+    result = run_cli("presets", timeout=60)
+    assert result.returncode == 0
+    for name in presets.names():
+        assert name in result.stdout and presets.get(name).model in result.stdout
