@@ -31,6 +31,10 @@ class InputConfig(_Section):
     max_file_bytes: int = Field(
         default=1 << 30, ge=1, description="Files larger than this many bytes fail with error_code too_large."
     )
+    passwords: list[str] = Field(
+        default_factory=list,
+        description="Passwords tried, in order, on encrypted PDFs before they fail as encrypted.",
+    )
     docs_per_block: int = Field(
         default=4,
         ge=1,
@@ -158,10 +162,16 @@ class OutputConfig(_Section):
         description="Documents per data file at least (the last file of a run may hold fewer); "
         "unset: one file per block.",
     )
-    overwrite: bool = Field(
+    resume: bool = Field(
+        default=True,
+        description="Keep a checkpoint of written documents beside the data, so that running the same "
+        "command again after a crash processes only documents not yet written (and a finished run "
+        "again does nothing).",
+    )
+    fresh: bool = Field(
         default=False,
-        description="Delete existing data files in the output folder first. Without it a non-empty "
-        "output folder is an error.",
+        description="Start over: delete this output's data files and checkpoint first. Without it, "
+        "existing output is resumed, never overwritten.",
     )
     summary: bool = Field(default=True, description="Print a run summary and write it as JSON beside the data.")
 

@@ -24,7 +24,7 @@ log = logging.getLogger("raypipe")
 
 
 class OutputExistsError(ValueError):
-    """The output folder already holds data files and neither overwrite nor resume was asked for."""
+    """The output folder holds data files that cannot be resumed, and --fresh was not given."""
 
 
 class EngineUnavailableError(ValueError):
@@ -126,30 +126,47 @@ def build_dataset(config: PipelineConfig, documents: Optional[list[Document]] = 
 
 
 def check_output(config: PipelineConfig) -> None:
-    from raypipe.write import existing_data_files
+    """Existing output is resumed (when it has a checkpoint) or replaced (--fresh), never mixed."""
+    from raypipe.write import existing_data_files, has_checkpoint
 
-    existing = existing_data_files(config.output.output)
-    if existing and not config.output.overwrite:
+    out = config.output
+    existing = existing_data_files(out.output)
+    if not existing or out.fresh:
+        return
+    if not out.resume:
         raise OutputExistsError(
-            f"output {config.output.output!r} already holds {len(existing)} data files "
-            f"(e.g. {existing[0]}); pass --overwrite to replace them"
+            f"output {out.output!r} already holds {len(existing)} data files (e.g. {existing[0]}) and "
+            "--no-resume was given; pass --fresh to replace them"
+        )
+    if not has_checkpoint(out.output):
+        raise OutputExistsError(
+            f"output {out.output!r} holds {len(existing)} data files (e.g. {existing[0]}) but no raypipe "
+            "checkpoint to resume from; pass --fresh to replace them, or choose another --output"
         )
 
 
 def run(config: PipelineConfig) -> dict:
     """Run the whole job; returns the run summary. Exceptions only for what stops the whole job."""
+    import ray.data
+
     from raypipe import summary as summaries
-    from raypipe.write import clear_output, write
+    from raypipe.write import checkpoint_config, clear_output, write
 
     if config.output is None:
         raise ValueError("run needs config.output (where to write); build_dataset does not")
     docs = list_documents(config.input)
     check_output(config)
     start = time.perf_counter()
-    ds = build_dataset(config, docs)
-    if config.output.overwrite:
+    if config.output.fresh:
         clear_output(config.output.output)
-    write(ds, config.output)
+    # A Dataset keeps the context it was built in, so the checkpoint is set before building.
+    context = ray.data.DataContext.get_current()
+    previous = context.checkpoint_config
+    context.checkpoint_config = checkpoint_config(config.output.output) if config.output.resume else None
+    try:
+        write(build_dataset(config, docs), config.output)
+    finally:
+        context.checkpoint_config = previous
     result = summaries.collect(config.output, time.perf_counter() - start)
     result["documents_listed"] = len(docs)
     if config.output.summary:

@@ -54,10 +54,36 @@ def existing_data_files(output: str) -> list[str]:
     return [r for r in rel if not any(part.startswith(("_", ".")) for part in r.split("/"))]
 
 
+def checkpoint_path(output: str) -> str:
+    """Where the resume checkpoint of ``output`` lives: beside the data, under a name readers skip."""
+    if "://" in output:
+        return output.rstrip("/") + f"/{META_DIR}/checkpoint"
+    return output_filesystem(output)[1] + f"/{META_DIR}/checkpoint"
+
+
+def has_checkpoint(output: str) -> bool:
+    fs, root = output_filesystem(output)
+    return fs.get_file_info(f"{root}/{META_DIR}/checkpoint").type == pafs.FileType.Directory
+
+
 def clear_output(output: str) -> None:
+    """Delete the data files and the checkpoint (a fresh start)."""
     fs, root = output_filesystem(output)
     for rel in existing_data_files(output):
         fs.delete_file(f"{root}/{rel}")
+    if has_checkpoint(output):
+        fs.delete_dir(f"{root}/{META_DIR}/checkpoint")
+
+
+def checkpoint_config(output: str):
+    """Ray Data's checkpointing keyed on doc_id: each data file is committed with the ids it holds
+    (pending record, data file, commit); a rerun filters committed ids right after the read and
+    deletes data files whose commit never happened."""
+    from ray.data.checkpoint import CheckpointConfig
+
+    return CheckpointConfig(
+        id_column="doc_id", checkpoint_path=checkpoint_path(output), delete_checkpoint_on_success=False
+    )
 
 
 def write(ds, cfg: OutputConfig) -> None:

@@ -1,0 +1,116 @@
+"""Crash and resume: the real CLI is killed with SIGKILL (every process of its session, Ray's
+workers included) at several moments, then run again; the output must hold every document exactly
+once, and a finished run run again must write nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.dataset as pads
+import pytest
+
+from conftest import ROOT, run_cli
+from raypipe.samples import pdf_bytes, text_pages
+
+N_DOCS = 300
+ARGS = ["--docs-per-block", "5", "--rows-per-file", "10", "--render-concurrency", "1"]
+
+
+@pytest.fixture(scope="module")
+def many_docs(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("many")
+    for i in range(N_DOCS):
+        (root / f"doc-{i:04d}.pdf").write_bytes(pdf_bytes(text_pages([f"Document number {i}"])))
+    return root
+
+
+def session_pids(sid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == sid:  # field 6 of stat: the session id
+                pids.append(int(entry))
+    return pids
+
+
+def kill_session(proc: subprocess.Popen) -> None:
+    """SIGKILL the driver and every process it started (Ray's daemons and workers)."""
+    for _ in range(5):
+        pids = session_pids(proc.pid)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+    proc.wait(timeout=30)
+
+
+def data_files(out: Path) -> list[Path]:
+    return [p for p in out.glob("*.parquet")] if out.exists() else []
+
+
+def doc_ids(out: Path) -> list[str]:
+    return pads.dataset(str(out), format="parquet").to_table(columns=["doc_id"])["doc_id"].to_pylist()
+
+
+@pytest.mark.parametrize("moment", ["before-any-write", "mid-write", "after-most-writes"])
+def test_kill_9_then_rerun_loses_nothing_and_writes_nothing_twice(moment, many_docs, tmp_path):
+    out = tmp_path / "out"
+    log = (tmp_path / "first.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "raypipe", "run", str(many_docs), "-o", str(out), *ARGS],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            files = len(data_files(out))
+            if moment == "before-any-write" and "Starting execution" in (tmp_path / "first.log").read_text():
+                assert files == 0
+                break
+            if moment == "mid-write" and files >= 1:
+                break
+            if moment == "after-most-writes" and files >= 20:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, f"the run ended before the kill point {moment!r}"
+    finally:
+        kill_session(proc)
+    killed_with = len(data_files(out))
+
+    rerun = run_cli("run", str(many_docs), "-o", str(out), *ARGS)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    ids = doc_ids(out)  # every file readable: no half-written file is left as data
+    assert len(ids) == len(set(ids)) == N_DOCS, (moment, killed_with, len(ids), len(set(ids)))
+    assert sorted(ids) == sorted(p.name for p in many_docs.glob("*.pdf"))
+
+    # a finished run, run again, writes nothing
+    files_before = sorted(p.name for p in data_files(out))
+    again = run_cli("run", str(many_docs), "-o", str(out), *ARGS)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert sorted(p.name for p in data_files(out)) == files_before
+
+
+def test_foreign_output_is_refused_and_fresh_starts_over(many_docs, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "someone-elses.parquet").write_bytes(b"PAR1")
+    refused = run_cli("run", str(many_docs), "-o", str(out), timeout=60)
+    assert refused.returncode == 2 and "--fresh" in refused.stderr and "checkpoint" in refused.stderr
+    assert "Started a local Ray" not in refused.stderr
+    fresh = run_cli("run", str(many_docs), "-o", str(out), "--fresh", *ARGS)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert not (out / "someone-elses.parquet").exists()
+    assert sorted(doc_ids(out)) == sorted(p.name for p in many_docs.glob("*.pdf"))
