@@ -1,17 +1,20 @@
 """Stage 2 — render: fetch each document, open it with PDFium, and turn every page in range into an
 encoded image (when the engine needs one) plus the page's own text layer.
 
-One document at a time per worker process (PDFium is not thread-safe). A document that cannot be
-fetched or opened becomes a row with ``status`` failed and an ``error_code``; a page that fails to
-render is marked on the page, and the other pages go on.
+One document at a time per worker process (PDFium is not thread-safe). A file PDFium cannot open
+(truncated, broken cross-reference table) is repaired with qpdf first and the pages that survive are
+processed (``recovered`` on the row). A document that cannot be fetched or opened even so becomes a
+row with ``status`` failed and an ``error_code``; a page that fails to render is marked on the page,
+and the other pages go on.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import re
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import pyarrow as pa
 
@@ -56,15 +59,42 @@ def check_header(data: bytes) -> None:
         raise DocumentError(ErrorCode.NOT_PDF, f"no %PDF- header in the first 1024 bytes (starts with {head!r})")
 
 
-def open_pdf(data: bytes):
+def open_pdf(data: bytes, passwords: Sequence[str] = ()):
+    """The document opened with PDFium: without a password first, then with each of ``passwords``."""
     import pypdfium2 as pdfium
 
-    try:
-        return pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as e:
-        if getattr(e, "err_code", None) == _PDFIUM_PASSWORD_ERROR:
-            raise DocumentError(ErrorCode.ENCRYPTED, "the document is encrypted and needs a password") from e
-        raise DocumentError(ErrorCode.UNREADABLE, f"PDFium cannot open the document: {e}") from e
+    for password in (None, *passwords):
+        try:
+            return pdfium.PdfDocument(data, password=password)
+        except pdfium.PdfiumError as e:
+            if getattr(e, "err_code", None) != _PDFIUM_PASSWORD_ERROR:
+                raise DocumentError(ErrorCode.UNREADABLE, f"PDFium cannot open the document: {e}") from e
+    tried = f"; none of the {len(passwords)} passwords given opens it" if passwords else ""
+    raise DocumentError(ErrorCode.ENCRYPTED, f"the document is encrypted and needs a password{tried}")
+
+
+def repair(data: bytes, passwords: Sequence[str] = ()) -> bytes:
+    """The document rebuilt by qpdf (through pikepdf): a truncated file or a broken cross-reference
+    table is reconstructed by scanning the file for objects. The result is saved unencrypted.
+    Raises DocumentError: ``encrypted`` when no password opens it, ``unreadable`` when qpdf fails too."""
+    import pikepdf
+
+    for password in ("", *passwords):
+        try:
+            with pikepdf.open(io.BytesIO(data), password=password) as pdf:
+                if len(pdf.pages) == 0:
+                    raise DocumentError(ErrorCode.UNREADABLE, "no pages survive repair")
+                out = io.BytesIO()
+                pdf.save(out)
+                return out.getvalue()
+        except pikepdf.PasswordError:
+            continue
+        except DocumentError:
+            raise
+        except Exception as e:  # qpdf's errors (PdfError, ...) and anything it trips on
+            reason = re.sub(r"^stream <[^>]*>: ", "", str(e))  # drop the BytesIO's repr
+            raise DocumentError(ErrorCode.UNREADABLE, f"qpdf cannot repair it: {type(e).__name__}: {reason}") from e
+    raise DocumentError(ErrorCode.ENCRYPTED, "the document is encrypted and needs a password")
 
 
 def page_size(width_pt: float, height_pt: float, cfg: RenderConfig) -> tuple[float, int, int]:
@@ -122,10 +152,29 @@ def render_page(page, number: int, cfg: RenderConfig, images: bool) -> dict:
     return out
 
 
-def render_document(data: bytes, cfg: RenderConfig, images: bool) -> dict:
-    """Render one document's bytes; raises DocumentError for document-level failures."""
+def render_document(data: bytes, cfg: RenderConfig, images: bool, passwords: Sequence[str] = ()) -> dict:
+    """Render one document's bytes; raises DocumentError for document-level failures. A file PDFium
+    cannot open is repaired (see :func:`repair`) and the pages that survive are rendered."""
     check_header(data)
-    pdf = open_pdf(data)
+    recovered = False
+    try:
+        pdf = open_pdf(data, passwords)
+    except DocumentError as e:
+        if e.code is not ErrorCode.UNREADABLE:
+            raise
+        try:
+            repaired = repair(data, passwords)
+        except DocumentError as repair_error:
+            if repair_error.code is ErrorCode.UNREADABLE:
+                raise DocumentError(ErrorCode.UNREADABLE, f"{e.message.rstrip('.')}; repair failed too "
+                                    f"({repair_error.message})") from repair_error
+            raise
+        try:
+            pdf = open_pdf(repaired)
+        except DocumentError as again:
+            raise DocumentError(ErrorCode.UNREADABLE, f"{e.message.rstrip('.')}; repair failed too (the "
+                                f"repaired file does not open either: {again.message})") from again
+        recovered = True
     try:
         if cfg.draw_forms and images:
             pdf.init_forms()
@@ -152,7 +201,7 @@ def render_document(data: bytes, cfg: RenderConfig, images: bool) -> dict:
                 pages.append({"page_number": index + 1, "error": f"render: {type(e).__name__}: {e}"})
             finally:
                 page.close()
-        return {"num_pages": total, "page_cap_applied": capped, "pages": pages}
+        return {"num_pages": total, "page_cap_applied": capped, "recovered": recovered, "pages": pages}
     finally:
         pdf.close()
 
@@ -168,13 +217,14 @@ class Render:
     def __init__(self, render: RenderConfig, input: InputConfig, images: bool):
         self.cfg = render
         self.max_bytes = input.max_file_bytes
+        self.passwords = list(input.passwords)
         self.images = images
 
     def one(self, doc_id: str, source: str) -> dict:
         start = time.perf_counter()
         try:
             data = fetch(source, self.max_bytes)
-            row = {"doc_id": doc_id, "source": source, **render_document(data, self.cfg, self.images)}
+            row = {"doc_id": doc_id, "source": source, **render_document(data, self.cfg, self.images, self.passwords)}
         except DocumentError as e:
             row = failed_row(doc_id, source, e.code, e.message)
         except Exception as e:  # never let one document kill the job

@@ -64,6 +64,7 @@ _DOC_FIELDS = [
     ("num_pages", pa.int32()),
     ("num_pages_processed", pa.int32()),
     ("page_cap_applied", pa.bool_()),
+    ("recovered", pa.bool_()),  # the file was repaired before it could be read
     ("render_seconds", pa.float64()),
 ]
 
