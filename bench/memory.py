@@ -1,0 +1,83 @@
+"""Peak memory of a text-layer run over N and 10xN generated pages: the pipeline streams, so the
+peak should not grow with the input (target: the two peaks within +-20%).
+
+The CLI runs as a user runs it, in its own session; every 0.2 s the proportional set size (PSS,
+shared pages split between the processes that map them) of every process in that session — the
+driver, Ray's daemons and all workers — is summed, and the largest sum is the peak.
+
+    python bench/memory.py [--docs 50] [--pages-per-doc 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from raypipe.samples import SamplePage, pdf_bytes
+
+
+def session_pss_bytes(sid: int) -> int:
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[3]) != sid:
+                continue
+            for line in Path(f"/proc/{entry}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def make_input(folder: Path, docs: int, pages_per_doc: int) -> None:
+    lines = tuple(f"Line {i}: the quick brown fox jumps over the lazy dog." for i in range(40))
+    data = pdf_bytes([SamplePage(lines=lines, boxes=2)] * pages_per_doc)
+    folder.mkdir(parents=True)
+    for i in range(docs):
+        (folder / f"doc-{i:05d}.pdf").write_bytes(data)
+
+
+def peak_of_run(inputs: Path, out: Path) -> tuple[int, float]:
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "raypipe", "run", str(inputs), "--output", str(out), "--no-summary"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, session_pss_bytes(proc.pid))
+        time.sleep(0.2)
+    if proc.returncode != 0:
+        raise SystemExit(f"the run over {inputs} failed with exit code {proc.returncode}")
+    return peak, time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", type=int, default=50)
+    ap.add_argument("--pages-per-doc", type=int, default=10)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="raypipe-mem-") as tmp:
+        root = Path(tmp)
+        results = []
+        for scale in (1, 10):
+            docs = args.docs * scale
+            make_input(root / f"in-{scale}", docs, args.pages_per_doc)
+            peak, seconds = peak_of_run(root / f"in-{scale}", root / f"out-{scale}")
+            results.append(peak)
+            print(f"{docs * args.pages_per_doc:6d} pages ({docs} docs): peak {peak / 2**20:8.1f} MiB  ({seconds:.1f} s)")
+        print(f"ratio 10xN / N: {results[1] / results[0]:.3f}  (target within 0.8-1.2)")
+
+
+if __name__ == "__main__":
+    main()
