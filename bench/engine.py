@@ -7,7 +7,7 @@ excluded from both: (a) times ``LLM.generate`` only; (b) spans from the first
 document the stage took to the last one it finished (the ``engine_started_at``/``engine_finished_at``
 columns every row carries).
 
-    python bench/engine.py [--model DIR] [--pages 256] [--longest-side 1288]
+    python bench/engine.py [--model DIR] [--pages 1024] [--longest-side 1288]
 
 Without --model, the tiny trained test checkpoint (tests/tiny_vl.py) is built in a temporary folder.
 On a GPU machine pass a real model and preset, e.g. --model allenai/olmOCR-2-7B-1025-FP8 --device gpu.
@@ -93,7 +93,7 @@ def main() -> None:
     ap.add_argument("--preset", default="qwen2.5-vl")
     ap.add_argument("--parser", default="front-matter")
     ap.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
-    ap.add_argument("--pages", type=int, default=256)
+    ap.add_argument("--pages", type=int, default=1024)
     ap.add_argument("--pages-per-doc", type=int, default=8)
     ap.add_argument("--longest-side", type=int, default=1288)
     ap.add_argument("--max-tokens", type=int, default=128)

@@ -23,7 +23,14 @@ from raypipe.budget import FairBudget
 from raypipe.config import EngineConfig, RayConfig
 from raypipe.ocr import Generation, RequestRejected, ocr_page, usable_text_layer
 from raypipe.presets import Preset
-from raypipe.schema import STATUS_FAILED, TEXT_SOURCE_BLANK, TEXT_SOURCE_TEXT_LAYER, WORK, table
+from raypipe.schema import (
+    STATUS_FAILED,
+    TEXT_SOURCE_BLANK,
+    TEXT_SOURCE_FAILED,
+    TEXT_SOURCE_TEXT_LAYER,
+    WORK,
+    table,
+)
 
 ENGINE_NAME = "vllm"
 # Defaults for the engine's process environment on CPU (a user's own settings win).
@@ -118,7 +125,7 @@ class VLLMInfer:
     def route(self, page: dict) -> bool:
         """Fill pages that skip the model; True when the page goes to the model."""
         if page.get("image") is None:  # failed to render
-            page["text_source"] = page.get("text_source") or "failed"
+            page["text_source"] = page.get("text_source") or TEXT_SOURCE_FAILED
             return False
         if page.get("blank"):
             page.update(text="", text_source=TEXT_SOURCE_BLANK)
