@@ -144,8 +144,8 @@ def render_page(page, number: int, cfg: RenderConfig, images: bool) -> dict:
         try:
             pil = bitmap.to_pil()
             out["width"], out["height"] = pil.size
-            no_ink = all(low >= 250 for low, _ in pil.getextrema())
-            out["blank"] = no_ink and not (out["text_layer"] or "").strip()
+            # blank: no text and no ink (the pixel scan only runs when there is no text)
+            out["blank"] = not (out["text_layer"] or "").strip() and all(low >= 250 for low, _ in pil.getextrema())
             out["image"] = encode(pil.convert("RGB") if pil.mode != "RGB" else pil, cfg)
         finally:
             bitmap.close()
