@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import subprocess
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from raypipe.pipeline import _has_vllm_cpu
 from raypipe.samples import SamplePage, text_pages, write_pdf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,14 +56,6 @@ def run_cli(*args: str, timeout: int = 600, cwd: Path | None = None, env: dict |
         cwd=cwd or ROOT,
         env={**os.environ, **(env or {})},
     )
-
-
-def _has_vllm_cpu() -> bool:
-    try:
-        importlib.metadata.version("vllm-cpu")
-        return True
-    except importlib.metadata.PackageNotFoundError:
-        return False
 
 
 needs_vllm_cpu = pytest.mark.skipif(
