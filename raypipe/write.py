@@ -7,7 +7,10 @@ truncates another run's files.
 
 from __future__ import annotations
 
+import os
+
 import orjson
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from raypipe.config import OutputConfig
@@ -16,7 +19,100 @@ from raypipe.config import OutputConfig
 META_DIR = "_raypipe"
 
 
-def _jsonl_datasink(path: str, cfg: OutputConfig):
+# A data file being written; the name starts with '.', so readers skip it until it is renamed.
+PART_PREFIX, PART_SUFFIX = ".", ".raypipe-part"
+
+
+def part_path(path: str) -> str:
+    head, name = os.path.split(path)
+    return os.path.join(head, f"{PART_PREFIX}{name}{PART_SUFFIX}")
+
+
+class _RenameOnClose:
+    """A file written under its part name and renamed to its real name once it is closed whole."""
+
+    def __init__(self, fs: pafs.FileSystem, path: str):
+        self.fs, self.path, self.part = fs, path, part_path(path)
+        self.stream = fs.open_output_stream(self.part)
+        self.closed = False
+
+    def write(self, data) -> int:
+        return self.stream.write(data)
+
+    def tell(self) -> int:
+        return self.stream.tell()
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self.stream.close()
+            self.fs.move(self.part, self.path)
+            self.closed = True
+
+
+class StagedLocalFileSystem(pafs.FileSystemHandler):
+    """Local (or network) disk: every data file is written under a hidden part name and renamed into
+    place when it is complete, so a crash never leaves a half-written file under a data file's name.
+    Object stores need none of this: an S3/GCS object only appears once its upload has completed."""
+
+    def __init__(self):
+        self.fs = pafs.LocalFileSystem()
+
+    def open_output_stream(self, path, metadata):
+        return pa.PythonFile(_RenameOnClose(self.fs, path), mode="w")
+
+    def get_type_name(self):
+        return "raypipe-staged-local"
+
+    def normalize_path(self, path):
+        return self.fs.normalize_path(path)
+
+    def equals(self, other):
+        return isinstance(other, StagedLocalFileSystem)
+
+    def get_file_info(self, paths):
+        return self.fs.get_file_info(paths)
+
+    def get_file_info_selector(self, selector):
+        return self.fs.get_file_info(selector)
+
+    def create_dir(self, path, recursive):
+        self.fs.create_dir(path, recursive=recursive)
+
+    def delete_dir(self, path):
+        self.fs.delete_dir(path)
+
+    def delete_dir_contents(self, path, missing_dir_ok=False):
+        self.fs.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
+
+    def delete_root_dir_contents(self):
+        raise OSError("refusing to delete the root directory's contents")
+
+    def delete_file(self, path):
+        self.fs.delete_file(path)
+
+    def move(self, src, dest):
+        self.fs.move(src, dest)
+
+    def copy_file(self, src, dest):
+        self.fs.copy_file(src, dest)
+
+    def open_input_stream(self, path):
+        return self.fs.open_input_stream(path)
+
+    def open_input_file(self, path):
+        return self.fs.open_input_file(path)
+
+    def open_append_stream(self, path, metadata):
+        return self.fs.open_append_stream(path)
+
+
+def _jsonl_datasink(path: str, cfg: OutputConfig, filesystem=None):
     from ray.data.datasource.file_datasink import BlockBasedFileDatasink
 
     class JsonlDatasink(BlockBasedFileDatasink):
@@ -30,6 +126,7 @@ def _jsonl_datasink(path: str, cfg: OutputConfig):
     ext = {"gzip": "jsonl.gz", "zstd": "jsonl.zst", None: "jsonl"}[codec]
     return JsonlDatasink(
         path,
+        filesystem=filesystem,
         file_format=ext,
         min_rows_per_file=cfg.rows_per_file,
         open_stream_args={"compression": codec} if codec else None,
@@ -66,9 +163,25 @@ def has_checkpoint(output: str) -> bool:
     return fs.get_file_info(f"{root}/{META_DIR}/checkpoint").type == pafs.FileType.Directory
 
 
+def remove_parts(output: str) -> int:
+    """Delete part files a crash left behind (never data: readers skip them); returns how many."""
+    fs, root = output_filesystem(output)
+    if "://" in output or fs.get_file_info(root).type == pafs.FileType.NotFound:
+        return 0
+    parts = [
+        f.path
+        for f in fs.get_file_info(pafs.FileSelector(root, recursive=True))
+        if f.type == pafs.FileType.File and f.base_name.startswith(PART_PREFIX) and f.base_name.endswith(PART_SUFFIX)
+    ]
+    for path in parts:
+        fs.delete_file(path)
+    return len(parts)
+
+
 def clear_output(output: str) -> None:
     """Delete the data files and the checkpoint (a fresh start)."""
     fs, root = output_filesystem(output)
+    remove_parts(output)
     for rel in existing_data_files(output):
         fs.delete_file(f"{root}/{rel}")
     if has_checkpoint(output):
@@ -88,9 +201,13 @@ def checkpoint_config(output: str):
 
 def write(ds, cfg: OutputConfig) -> None:
     """Run the pipeline by writing it; returns when every file is closed."""
-    path = output_filesystem(cfg.output)[1] if "://" not in cfg.output else cfg.output
+    if "://" in cfg.output:
+        path, filesystem = cfg.output, None
+    else:
+        path, filesystem = output_filesystem(cfg.output)[1], pafs.PyFileSystem(StagedLocalFileSystem())
+        remove_parts(cfg.output)
     if cfg.format == "parquet":
         codec = cfg.compression if cfg.compression not in (None, "none") else ("snappy" if cfg.compression is None else "none")
-        ds.write_parquet(path, min_rows_per_file=cfg.rows_per_file, compression=codec)
+        ds.write_parquet(path, min_rows_per_file=cfg.rows_per_file, compression=codec, filesystem=filesystem)
     else:
-        ds.write_datasink(_jsonl_datasink(path, cfg))
+        ds.write_datasink(_jsonl_datasink(path, cfg, filesystem))

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import ENGINE_OPTIONS, OFFLINE_ENV, ROOT, needs_vllm_cpu, run_cli
@@ -95,6 +96,9 @@ def test_kill_9_then_rerun_loses_nothing_and_writes_nothing_twice(moment, many_d
     finally:
         kill_session(proc)
     killed_with = len(data_files(out))
+    # between the crash and the rerun, whatever sits under a data file's name is a whole file
+    for path in data_files(out):
+        pq.read_metadata(path)
 
     rerun = run_cli("run", str(many_docs), "-o", str(out), *ARGS)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
