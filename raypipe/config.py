@@ -222,6 +222,15 @@ class RayConfig(_Section):
     pages_in_flight: int = Field(
         default=512, ge=1, description="Pages each inference actor keeps submitted to its engine at once."
     )
+    max_doc_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Times a document may be started by a worker that then dies (a crash in PDFium or "
+        "the model engine, an out-of-memory kill) before it becomes a failed row with error_code "
+        "'crashed'. Ray restarts the worker and retries its other documents. From its third start a "
+        "document runs alone in its inference actor, so that it is only blamed for its own crashes.",
+    )
 
 
 class PipelineConfig(_Section):

@@ -19,6 +19,7 @@ class ErrorCode(str, enum.Enum):
     PAGES_FAILED = "pages_failed"  # some pages failed (status partial); see each page's error
     TOO_MANY_PAGES_FAILED = "too_many_pages_failed"  # failed share above engine.max_page_error_rate
     ALL_PAGES_FAILED = "all_pages_failed"  # every processed page failed
+    CRASHED = "crashed"  # its worker died (native crash, out of memory) ray.max_doc_attempts times with it
     INTERNAL = "internal"  # an unexpected error while processing this document; see ``error``
 
 

@@ -10,7 +10,9 @@ waits for an unrelated slow one. vLLM and torch are imported inside the actor on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import logging
 import os
 import time
 import uuid
@@ -21,6 +23,8 @@ import pyarrow as pa
 
 from raypipe.budget import FairBudget
 from raypipe.config import EngineConfig, RayConfig
+from raypipe.errors import DocumentError
+from raypipe.faults import ActorGuard
 from raypipe.ocr import Generation, RequestRejected, ocr_page, usable_text_layer
 from raypipe.presets import Preset
 from raypipe.schema import (
@@ -84,7 +88,7 @@ def _chat_prompt(model: str, prompt: str, image_first: bool, trust_remote_code: 
 class VLLMInfer:
     """Class UDF for ``map_batches`` on an actor pool; one vLLM ``AsyncLLMEngine`` per actor."""
 
-    def __init__(self, spec: EngineSpec, pages_in_flight: int):
+    def __init__(self, spec: EngineSpec, pages_in_flight: int, ledger=None, max_doc_attempts: int = 3):
         if spec.device == "cpu":
             for key, value in _CPU_ENV.items():
                 os.environ.setdefault(key, value)
@@ -101,6 +105,7 @@ class VLLMInfer:
         self.prompt = _chat_prompt(self.preset.model, self.preset.prompt, self.preset.image_first, self.cfg.trust_remote_code)
         self.engine = AsyncLLMEngine.from_engine_args(AsyncEngineArgs(**spec.engine_args()))
         self.budget = FairBudget(pages_in_flight)
+        self.guard = ActorGuard(ledger, max_doc_attempts) if ledger is not None else None
 
     async def generate(self, doc_id: str, image, temperature: float) -> Generation:
         from vllm import SamplingParams
@@ -112,8 +117,11 @@ class VLLMInfer:
             try:
                 async for out in self.engine.generate(request, params, request_id=uuid.uuid4().hex):
                     final = out
-            except ValueError as e:  # vLLM's per-request validation, e.g. prompt longer than the context
-                raise RequestRejected(str(e)) from e
+            except Exception as e:
+                if self.engine.errored:
+                    self._exit_for_restart(e)
+                # vLLM refused or failed this one request (e.g. a prompt longer than the context)
+                raise RequestRejected(f"{type(e).__name__}: {e}") from e
         completion = final.outputs[0]
         return Generation(
             text=completion.text,
@@ -121,6 +129,13 @@ class VLLMInfer:
             prompt_tokens=len(final.prompt_token_ids or ()),
             completion_tokens=len(completion.token_ids),
         )
+
+    @staticmethod
+    def _exit_for_restart(error: Exception) -> None:
+        """The engine is dead and will not come back in this process: end the process so that Ray
+        restarts the actor (with a fresh engine) and retries the documents it held."""
+        logging.getLogger("raypipe").error("the vLLM engine died (%s); restarting the actor", error)
+        os._exit(1)
 
     def route(self, page: dict) -> bool:
         """Fill pages that skip the model; True when the page goes to the model."""
@@ -137,6 +152,15 @@ class VLLMInfer:
         return True
 
     async def document(self, row: dict) -> dict:
+        try:
+            async with self.guard.attempt(row["doc_id"]) if self.guard else contextlib.nullcontext():
+                return await self._document(row)
+        except DocumentError as e:  # crashed its actor too often
+            row.update(status=STATUS_FAILED, error_code=e.code.value, error=e.message, pages=[], num_pages_processed=0)
+            row.update(engine=ENGINE_NAME, model=self.preset.model, preset=self.preset.name)
+            return row
+
+    async def _document(self, row: dict) -> dict:
         start = time.perf_counter()
         row.update(engine=ENGINE_NAME, model=self.preset.model, preset=self.preset.name, engine_started_at=time.time())
         pages = row.get("pages") or []
@@ -176,7 +200,7 @@ def _placement_group_args(tensor_parallel_size: int) -> dict:
     return {"scheduling_strategy": PlacementGroupSchedulingStrategy(pg, placement_group_capture_child_tasks=True)}
 
 
-def infer_stage(ds, spec: EngineSpec, ray_cfg: RayConfig):
+def infer_stage(ds, spec: EngineSpec, ray_cfg: RayConfig, ledger=None):
     import ray.data
 
     tp = spec.config.tensor_parallel_size
@@ -188,7 +212,12 @@ def infer_stage(ds, spec: EngineSpec, ray_cfg: RayConfig):
         num_gpus = tp if spec.device == "gpu" else 0
     return ds.map_batches(
         VLLMInfer,
-        fn_constructor_kwargs={"spec": spec, "pages_in_flight": ray_cfg.pages_in_flight},
+        fn_constructor_kwargs={
+            "spec": spec,
+            "pages_in_flight": ray_cfg.pages_in_flight,
+            "ledger": ledger,
+            "max_doc_attempts": ray_cfg.max_doc_attempts,
+        },
         batch_format="pyarrow",
         batch_size=1,
         zero_copy_batch=True,

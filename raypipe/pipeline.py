@@ -15,6 +15,7 @@ from typing import Optional
 
 from raypipe import presets
 from raypipe.config import PipelineConfig
+from raypipe.faults import RenderGuard, start_ledger
 from raypipe.postprocess import postprocess_stage
 from raypipe.read import Document, list_documents, read_documents
 from raypipe.render import render_stage
@@ -107,6 +108,7 @@ def build_dataset(config: PipelineConfig, documents: Optional[list[Document]] = 
     init_ray(config)
     spec = resolve_engine(config)
     config = _with_engine_defaults(config, spec)
+    ledger = start_ledger()
     ds = read_documents(docs, config.input)
     ds = render_stage(
         ds,
@@ -115,13 +117,14 @@ def build_dataset(config: PipelineConfig, documents: Optional[list[Document]] = 
         images=spec is not None,
         num_cpus=config.ray.render_num_cpus,
         concurrency=config.ray.render_concurrency,
+        guard=RenderGuard(ledger, config.ray.max_doc_attempts),
     )
     if spec is None:
         ds = text_layer_stage(ds)
     else:
         from raypipe.infer import infer_stage
 
-        ds = infer_stage(ds, spec, config.ray)
+        ds = infer_stage(ds, spec, config.ray, ledger)
     return postprocess_stage(ds, config.engine.max_page_error_rate)
 
 

@@ -10,6 +10,7 @@ and the other pages go on.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import re
@@ -20,6 +21,7 @@ import pyarrow as pa
 
 from raypipe.config import InputConfig, RenderConfig
 from raypipe.errors import DocumentError, ErrorCode
+from raypipe.faults import RenderGuard
 from raypipe.schema import STATUS_FAILED, WORK, table
 
 _PDFIUM_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
@@ -214,17 +216,19 @@ def failed_row(doc_id: str, source: str, code: ErrorCode, message: str, **extra)
 class Render:
     """``map_batches`` function: document rows in, rendered document rows (schema ``WORK``) out."""
 
-    def __init__(self, render: RenderConfig, input: InputConfig, images: bool):
+    def __init__(self, render: RenderConfig, input: InputConfig, images: bool, guard: Optional[RenderGuard] = None):
         self.cfg = render
         self.max_bytes = input.max_file_bytes
         self.passwords = list(input.passwords)
         self.images = images
+        self.guard = guard  # crash accounting (raypipe.faults); None outside a pipeline run
 
     def one(self, doc_id: str, source: str) -> dict:
         start = time.perf_counter()
         try:
-            data = fetch(source, self.max_bytes)
-            row = {"doc_id": doc_id, "source": source, **render_document(data, self.cfg, self.images, self.passwords)}
+            with self.guard.attempt(doc_id) if self.guard else contextlib.nullcontext():
+                data = fetch(source, self.max_bytes)
+                row = {"doc_id": doc_id, "source": source, **render_document(data, self.cfg, self.images, self.passwords)}
         except DocumentError as e:
             row = failed_row(doc_id, source, e.code, e.message)
         except Exception as e:  # never let one document kill the job
@@ -238,9 +242,9 @@ class Render:
 
 
 def render_stage(ds, render: RenderConfig, input: InputConfig, images: bool, num_cpus: float,
-                 concurrency: Optional[int]):
+                 concurrency: Optional[int], guard: Optional[RenderGuard] = None):
     return ds.map_batches(
-        Render(render, input, images),
+        Render(render, input, images, guard),
         batch_format="pyarrow",
         batch_size=None,
         zero_copy_batch=True,

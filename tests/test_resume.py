@@ -76,7 +76,7 @@ def start_cli(args: list[str], log_path: Path, env: dict | None = None) -> subpr
     )
 
 
-@pytest.mark.parametrize("moment", ["before-any-write", "mid-write", "after-most-writes"])
+@pytest.mark.parametrize("moment", ["before-any-write", "mid-write", "after-most-writes", "after-the-last-write"])
 def test_kill_9_then_rerun_loses_nothing_and_writes_nothing_twice(moment, many_docs, tmp_path):
     out = tmp_path / "out"
     proc = start_cli([str(many_docs), "-o", str(out), *ARGS], tmp_path / "first.log")
@@ -91,6 +91,8 @@ def test_kill_9_then_rerun_loses_nothing_and_writes_nothing_twice(moment, many_d
                 break
             if moment == "after-most-writes" and files >= 20:
                 break
+            if moment == "after-the-last-write" and "Data sink Parquet finished" in (tmp_path / "first.log").read_text():
+                break  # every file written and committed; the run is summarising and shutting down
             time.sleep(0.05)
         assert proc.poll() is None, f"the run ended before the kill point {moment!r}"
     finally:
