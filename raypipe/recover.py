@@ -32,7 +32,7 @@ import re
 import zlib
 from typing import Optional
 
-MAX_OBJECTS = 200_000  # object headers looked at
+MAX_OBJECTS = 100_000  # object headers looked at
 MAX_PAGES = 10_000  # pages rebuilt
 MAX_HEAD_BYTES = 64 * 1024  # an object's dictionary (text before ``stream``/``endobj``)
 MAX_STREAM_BYTES = 16 * 1024 * 1024  # decoded bytes of one content stream (deflate bombs stop here)
@@ -96,7 +96,7 @@ class RawObject:
     gen: int
     start: int  # offset of the header
     end: int  # offset after ``endobj`` (or after the stream's data when ``endobj`` is missing)
-    head: bytes  # the text between ``obj`` and ``stream`` / ``endobj``
+    head: bytes  # the text between ``obj`` and ``stream`` / ``endobj`` (empty for a fragment)
     stream: Optional[bytes]  # raw (still encoded) stream data, None for other objects
     complete: bool  # the whole object is there (for a stream: its data ends with endstream)
 
@@ -147,7 +147,7 @@ def scan(data: bytes, max_objects: int = MAX_OBJECTS) -> list[RawObject]:
         if head_end != -1 and head_end - body <= MAX_HEAD_BYTES:
             other = _HEADER.search(data, body, head_end)
             if other:  # another object starts before this one ends: a damaged fragment
-                found.append(RawObject(num, gen, m.start(), other.start(), data[body:other.start()], None, False))
+                found.append(RawObject(num, gen, m.start(), other.start(), b"", None, False))
                 pos = other.start()
                 continue
         if is_stream:
@@ -158,9 +158,11 @@ def scan(data: bytes, max_objects: int = MAX_OBJECTS) -> list[RawObject]:
             elif data[start:start + 1] in (b"\n", b"\r"):
                 start += 1
             end = _stream_end(data, head, start, find)
-            if end is None:  # cut short: the data runs to the end of the file
-                found.append(RawObject(num, gen, m.start(), len(data), head, data[start:], False))
-                pos = start  # objects may still follow (a lying /Length with no endstream)
+            if end is None:  # cut short: the data runs to the next object, or to the end of the file
+                after = _HEADER.search(data, start)
+                stop = after.start() if after else len(data)
+                found.append(RawObject(num, gen, m.start(), stop, head, data[start:stop], False))
+                pos = stop
                 continue
             after = find.next(b"endstream", end) + len(b"endstream")
             close = find.next(b"endobj", after)
@@ -171,7 +173,7 @@ def scan(data: bytes, max_objects: int = MAX_OBJECTS) -> list[RawObject]:
             found.append(RawObject(num, gen, m.start(), endobj + len(b"endobj"), data[body:endobj], None, True))
             pos = endobj + len(b"endobj")
         else:  # no end in reach: a fragment (or noise); keep looking after its header
-            found.append(RawObject(num, gen, m.start(), len(data), data[body:body + MAX_HEAD_BYTES], None, False))
+            found.append(RawObject(num, gen, m.start(), len(data), b"", None, False))
             pos = body
     return found
 
