@@ -47,38 +47,52 @@ _REF = re.compile(rb"(\d{1,10})\s+(\d{1,5})\s+R(?![A-Za-z])")
 _NAME = re.compile(rb"/([^\s/\[\]()<>{}%]*)")
 _LENGTH = re.compile(rb"/Length\s+(\d+)(?!\s+\d+\s+R)")
 _FILTER = re.compile(rb"/Filter\s*(?:\[([^\]]*)\]|(/[^\s/\[\]()<>{}%]+))")
-# the dictionary names a page content stream may carry; anything else (/Subtype, /Type, /BBox,
-# /Length1, /N, /Width ...) marks a font program, image, form, profile, metadata, ...
-_CONTENT_HEAD_NAMES = {
-    b"Length", b"Filter", b"DecodeParms", b"DL", b"FlateDecode", b"Fl", b"ASCIIHexDecode", b"AHx",
-    b"ASCII85Decode", b"A85", b"Predictor", b"Columns", b"Colors", b"BitsPerComponent",
-}
-_DELIM = rb"(?<![^\s\]\)>])"  # at the start, or after whitespace or a closing delimiter
+# keys that give a stream another role than page content: font programs, images, forms, patterns,
+# functions, ICC profiles, metadata, object and cross-reference streams (a page content stream's
+# dictionary holds /Length and /Filter, at times a writer's private key)
+_OTHER_ROLE = re.compile(
+    rb"/(?:Type|Subtype|BBox|Matrix|Resources|FormType|Length[123]|Width|Height|ImageMask|ColorSpace|SMask|"
+    rb"Mask|N|Alternate|Range|Domain|FunctionType|ShadingType|PatternType|First|Extends|Size|Prev|Root|Index|W)"
+    rb"(?![^\s/\[\]()<>{}%])"
+)
 _END = rb"(?=[\s\[\(/<%]|$)"
-_TEXT_SHOW = re.compile(_DELIM + rb"(?:Tj|TJ|'|\")" + _END)
-_BT = re.compile(_DELIM + rb"BT" + _END)
-_ET = re.compile(_DELIM + rb"ET" + _END)
-_PAINT = re.compile(_DELIM + rb"(?:f\*?|F|S|s|B\*?|b\*?)" + _END)
+
+
+def _operator(*names: bytes, before: bytes = rb"[^\s\]\)>]") -> bytes:
+    """A pattern for any of the operators ``names`` standing alone: each name is matched first (so
+    the search jumps from candidate to candidate) and then checked to follow a delimiter or the
+    start (a lookbehind over the name itself)."""
+    alternatives = [re.escape(n) + rb"(?<!" + before + re.escape(n) + rb")" for n in names]
+    return rb"(?:" + b"|".join(alternatives) + rb")" + _END
+
+
+_TEXT_SHOW = re.compile(_operator(b"Tj", b"TJ", b"'", b'"'))
+_BT = re.compile(_operator(b"BT"))
+_ET = re.compile(_operator(b"ET"))
+_PAINT = re.compile(_operator(b"f", b"f*", b"F", b"S", b"s", b"B", b"B*", b"b", b"b*"))
 _GLYPH = re.compile(rb"\s*(?:[-+\d.]+\s+){2,6}d[01]" + _END)  # a Type3 glyph procedure starts so
 _NOT_CONTENT = (b"begincmap", b"eexec", b"<?xpacket", b"%!PS", b"/FontName", b"/CIDInit")
-_N = rb"[-+]?(?:\d+\.?\d*|\.\d+)\s+"
-_RECT = re.compile(_DELIM + _N * 4 + rb"re" + _END)
-_PATH = re.compile(_DELIM + _N * 2 + rb"m\s+(?:" + _N + rb"){2,6}[lcvy]" + _END)
-_INLINE_IMAGE = re.compile(_DELIM + rb"BI\s*/.{1,2000}?\sID\s", re.S)
+_RECT = re.compile(rb"re(?<=\d\sre)" + _END)  # ``x y w h re``
+_PATH = re.compile(rb"m(?<=\d\sm)" + _END)  # ``x y m``
+_INLINE_IMAGE = re.compile(_operator(b"BI") + rb"\s*/.{1,2000}?\sID\s", re.S)
 _OPERATORS = set(
     b"b B b* B* BDC BI BMC BT BX c cm CS cs d d0 d1 Do DP EI EMC ET EX f F f* G g gs h i ID j J K k l m "
     b"M MP n q Q re RG rg ri s S SC sc SCN scn sh T* Tc Td TD Tf Tj TJ TL Tm Tr Ts Tw Tz v w W W* y ' \" "
     b"true false null".split()
 )
-_TOKEN = re.compile(rb"\((?:\\.|[^\\)])*\)|<<|>>|<[0-9A-Fa-f\s]*>|/[^\s/\[\]()<>{}%]*|%[^\r\n]*"
-                    rb"|[^\s/\[\]()<>{}%]+|[\[\]{}()<>]")
-_NUMBER = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)")
+# strings, dictionaries, hex strings, names, comments and numbers are skipped; what is left (the
+# group) are the bare words, which in a content stream are operators
+_BARE_WORD = re.compile(
+    rb"\((?:\\.|[^\\)])*\)|<<|>>|<[0-9A-Fa-f\s]*>|/[^\s/\[\]()<>{}%]*|%[^\r\n]*"
+    rb"|[-+]?(?:\d+\.?\d*|\.\d+)(?![^\s/\[\]()<>{}%])|([^\s/\[\]()<>{}%]+)|[\[\]{}()<>]"
+)
+_INLINE_DATA = re.compile(rb"ID(?<=\sID)\s")
 _PRINTABLE = bytes(range(32, 127)) + b"\t\n\r"
 _TF = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s+[-+\d.]+\s+Tf" + _END)
 _DO = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s+Do" + _END)
 _NUM = rb"([-+]?\d*\.?\d+)"
 _CM = re.compile(rb"1\s+0\s+0\s+1\s+" + _NUM + rb"\s+" + _NUM + rb"\s+cm" + _END)
-_FIRST_TD = re.compile(_DELIM + rb"BT\s+(?:/[^\s/]+\s+[-+\d.]+\s+Tf\s+)?" + _NUM + rb"\s+" + _NUM + rb"\s+T[dD]" + _END)
+_FIRST_TD = re.compile(_operator(b"BT") + rb"\s+(?:/[^\s/]+\s+[-+\d.]+\s+Tf\s+)?" + _NUM + rb"\s+" + _NUM + rb"\s+T[dD]" + _END)
 _BOX = re.compile(rb"/MediaBox\s*\[\s*" + (_NUM + rb"\s+") * 3 + _NUM + rb"\s*\]")
 _ROTATE = re.compile(rb"/Rotate\s+(-?\d+)")
 _IS_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
@@ -259,19 +273,13 @@ def looks_like_page_content(content: bytes) -> bool:
     sample = content[:8192]
     if not sample.strip() or any(marker in sample for marker in _NOT_CONTENT) or _GLYPH.match(sample):
         return False
-    if len(sample.translate(None, _PRINTABLE)) > 0.25 * len(sample):
+    text = _INLINE_DATA.split(sample, 1)[0][:2048]  # inline image data is not made of tokens
+    if len(text.translate(None, _PRINTABLE)) > 0.25 * len(text):
         return False
-    words, operators, image = 0, 0, False
-    for token in _TOKEN.findall(sample):
-        if image:  # inline image data runs from ID to EI
-            image = token != b"EI"
-            continue
-        if token[:1] in b"(</[]{}%" or _NUMBER.fullmatch(token):
-            continue
-        words += 1
-        operators += token in _OPERATORS
-        image = token == b"ID"
-    if words == 0 or operators < 0.9 * words:
+    if len(text) < len(content):  # end at a line end, not inside a string
+        text = text[: max(text.rfind(b"\n"), text.rfind(b"\r"), 1)]
+    words = [word for word in _BARE_WORD.findall(text) if word]
+    if not words or sum(word in _OPERATORS for word in words) < 0.9 * len(words):
         return False
     sample = content[:65536]
     if _BT.search(sample) and _ET.search(content) and _TF.search(sample) and _TEXT_SHOW.search(sample):
@@ -427,7 +435,7 @@ def find_pages(found: list[RawObject]) -> tuple[list[_Page], _Objects, dict, dic
             break
         if obj.stream is None or objects.by_num[obj.num] is not obj:
             continue
-        if not set(_names(obj.head)) <= _CONTENT_HEAD_NAMES:
+        if _OTHER_ROLE.search(obj.head):
             continue
         predictor = re.search(rb"/Predictor\s+(\d+)", obj.head)
         if predictor and predictor.group(1) != b"1":
