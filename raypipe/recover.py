@@ -8,7 +8,8 @@ pages is still there.
 
 :func:`salvage` scans the bytes for ``N G obj`` objects, keeps the streams that decode and look like
 page content (text and painting operators, no other role in their dictionary), and writes a new PDF
-with one page per such stream, in object order:
+with one page per such stream (per page dictionary, when one survives and lists several), in
+object order:
 
 - page size, rotation and resources come from a surviving page dictionary that points at the
   stream; otherwise the most common surviving page (or page tree) size, else a guess from the
@@ -58,11 +59,11 @@ _OTHER_ROLE = re.compile(
 _END = rb"(?=[\s\[\(/<%]|$)"
 
 
-def _operator(*names: bytes, before: bytes = rb"[^\s\]\)>]") -> bytes:
+def _operator(*names: bytes) -> bytes:
     """A pattern for any of the operators ``names`` standing alone: each name is matched first (so
     the search jumps from candidate to candidate) and then checked to follow a delimiter or the
     start (a lookbehind over the name itself)."""
-    alternatives = [re.escape(n) + rb"(?<!" + before + re.escape(n) + rb")" for n in names]
+    alternatives = [re.escape(n) + rb"(?<![^\s\]\)>]" + re.escape(n) + rb")" for n in names]
     return rb"(?:" + b"|".join(alternatives) + rb")" + _END
 
 
@@ -92,7 +93,9 @@ _TF = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s+[-+\d.]+\s+Tf" + _END)
 _DO = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s+Do" + _END)
 _NUM = rb"([-+]?\d*\.?\d+)"
 _CM = re.compile(rb"1\s+0\s+0\s+1\s+" + _NUM + rb"\s+" + _NUM + rb"\s+cm" + _END)
-_FIRST_TD = re.compile(_operator(b"BT") + rb"\s+(?:/[^\s/]+\s+[-+\d.]+\s+Tf\s+)?" + _NUM + rb"\s+" + _NUM + rb"\s+T[dD]" + _END)
+_FIRST_TD = re.compile(  # the first text position in a text object: absolute when no cm moved it
+    _operator(b"BT") + rb"\s+(?:/[^\s/]+\s+[-+\d.]+\s+Tf\s+)?" + _NUM + rb"\s+" + _NUM + rb"\s+T[dD]" + _END
+)
 _BOX = re.compile(rb"/MediaBox\s*\[\s*" + (_NUM + rb"\s+") * 3 + _NUM + rb"\s*\]")
 _ROTATE = re.compile(rb"/Rotate\s+(-?\d+)")
 _IS_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
@@ -111,7 +114,7 @@ class RawObject:
     start: int  # offset of the header
     end: int  # offset after ``endobj`` (or after the stream's data when ``endobj`` is missing)
     head: bytes  # the text between ``obj`` and ``stream`` / ``endobj`` (empty for a fragment)
-    stream: Optional[bytes]  # raw (still encoded) stream data, None for other objects
+    stream: Optional[memoryview]  # raw (still encoded) stream data, None for other objects
     complete: bool  # the whole object is there (for a stream: its data ends with endstream)
 
 
@@ -143,6 +146,7 @@ class _Finder:
 def scan(data: bytes, max_objects: int = MAX_OBJECTS) -> list[RawObject]:
     """Every ``N G obj`` in ``data``, in file order (one pass; objects inside stream data skipped)."""
     find = _Finder(data)
+    view = memoryview(data)  # stream data is sliced from it, not copied
     found: list[RawObject] = []
     pos = 0
     while len(found) < max_objects:
@@ -175,13 +179,13 @@ def scan(data: bytes, max_objects: int = MAX_OBJECTS) -> list[RawObject]:
             if end is None:  # cut short: the data runs to the next object, or to the end of the file
                 after = _HEADER.search(data, start)
                 stop = after.start() if after else len(data)
-                found.append(RawObject(num, gen, m.start(), stop, head, data[start:stop], False))
+                found.append(RawObject(num, gen, m.start(), stop, head, view[start:stop], False))
                 pos = stop
                 continue
             after = find.next(b"endstream", end) + len(b"endstream")
             close = find.next(b"endobj", after)
             stop = close + len(b"endobj") if close != -1 and close - after < 64 else after
-            found.append(RawObject(num, gen, m.start(), stop, head, data[start:end], True))
+            found.append(RawObject(num, gen, m.start(), stop, head, view[start:end], True))
             pos = stop
         elif endobj != -1 and endobj - body <= MAX_HEAD_BYTES:
             found.append(RawObject(num, gen, m.start(), endobj + len(b"endobj"), data[body:endobj], None, True))
@@ -219,10 +223,14 @@ def _filters(head: bytes) -> Optional[list[bytes]]:
     return _names(m.group(1)) if m.group(1) is not None else _names(m.group(2))
 
 
-def _decode(raw: bytes, filters: list[bytes], budget: int) -> tuple[Optional[bytes], bool]:
+def _decode(raw: memoryview, filters: list[bytes], budget: int) -> tuple[Optional[bytes], bool]:
     """(decoded bytes, whether the stream was whole). None when a filter is unsupported, the data
     is not valid, or it decodes to more than ``budget`` bytes."""
     whole = True
+    if len(raw) > 2 * budget:  # no filter here decodes to less than half its input
+        return None, False
+    if not (filters and filters[0] in (b"FlateDecode", b"Fl")):
+        raw = bytes(raw)
     for name in filters:
         if name in (b"FlateDecode", b"Fl"):
             raw, ok = _inflate(raw, budget)
@@ -246,7 +254,7 @@ def _decode(raw: bytes, filters: list[bytes], budget: int) -> tuple[Optional[byt
             return None, False
         if len(raw) > budget:
             return None, False
-    return raw, whole
+    return bytes(raw), whole
 
 
 def _inflate(raw: bytes, budget: int) -> tuple[Optional[bytes], bool]:
@@ -496,63 +504,66 @@ def _fmt(value: float) -> bytes:
 
 
 def write(pages: list[_Page], objects: _Objects, fonts_by_name: dict, xobjects_by_name: dict) -> bytes:
-    """Serialise the pages into a PDF: copied objects keep their numbers; new ones come after."""
-    next_num = max(objects.by_num, default=0) + 1
-    new: list[tuple[int, bytes]] = []
+    """Serialise the pages into a PDF. Surviving objects the pages use (fonts, XObjects and what
+    they point at) are copied as they are, numbered 1, 2, ... in file order; a reference to an
+    object that is not copied becomes null. New objects (pages, contents, page tree) come after."""
+    resolved = []  # per page: ([(font name, reference or None)], [(XObject name, reference)])
+    wanted: list[bytes] = []
+    for page in pages:
+        fonts = [(name, page.fonts.get(name) or fonts_by_name.get(name))
+                 for name in dict.fromkeys(_TF.findall(page.content))]
+        xobjects = [(name, page.xobjects.get(name) or xobjects_by_name.get(name))
+                    for name in dict.fromkeys(_DO.findall(page.content))]
+        xobjects = [(name, ref) for name, ref in xobjects if ref]
+        wanted += [ref for _, ref in fonts if ref] + [ref for _, ref in xobjects]
+        resolved.append((fonts, xobjects))
+    copied = _closure(wanted, objects)
+    numbers = {(obj.num, obj.gen): i for i, obj in enumerate(copied, start=1)}
+
+    def renumber(text: bytes) -> bytes:
+        def one(m: re.Match) -> bytes:
+            new_number = numbers.get((int(m.group(1)), int(m.group(2))))
+            return b"%d 0 R" % new_number if new_number else b"null"
+
+        return _REF.sub(one, text)
+
+    bodies: list[bytes] = []
+    for obj in copied:
+        head = renumber(obj.head)
+        if obj.stream is not None:  # the /Length written is the data's, whatever the original said
+            head = re.sub(rb"/Length\s+(?:\d+\s+\d+\s+R|\d+|null)", b"/Length %d" % len(obj.stream), head, count=1)
+            head += b"stream\n" + obj.stream + b"\nendstream"
+        bodies.append(head)
 
     def add(body: bytes) -> int:
-        nonlocal next_num
-        new.append((next_num, body))
-        next_num += 1
-        return next_num - 1
+        bodies.append(body)
+        return len(bodies)
 
     tree = add(b"")  # the page tree, filled in at the end
     helvetica = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
-    wanted: list[bytes] = []  # references to surviving objects the pages use
     kids = []
-    for page in pages:
-        fonts = []
-        for name in dict.fromkeys(_TF.findall(page.content)):
-            ref = page.fonts.get(name) or fonts_by_name.get(name)
-            if ref:
-                wanted.append(ref)
-            fonts.append(b"/%s %s" % (name, ref or b"%d 0 R" % helvetica))
-        xobjects = []
-        for name in dict.fromkeys(_DO.findall(page.content)):
-            ref = page.xobjects.get(name) or xobjects_by_name.get(name)
-            if ref:
-                wanted.append(ref)
-                xobjects.append(b"/%s %s" % (name, ref))
+    for page, (fonts, xobjects) in zip(pages, resolved):
+        font_entries = b" ".join(b"/%s %s" % (name, renumber(ref) if ref else b"%d 0 R" % helvetica)
+                                 for name, ref in fonts)
+        xobject_entries = b" ".join(b"/%s %s" % (name, renumber(ref)) for name, ref in xobjects)
         stream = zlib.compress(page.content, 1)
         contents = add(b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream")
-        resources = b"<< /Font << %s >> /XObject << %s >> >>" % (b" ".join(fonts), b" ".join(xobjects))
-        kids.append(add(b"<< /Type /Page /Parent %d 0 R /MediaBox [%s] /Rotate %d /Resources %s /Contents %d 0 R >>"
-                        % (tree, b" ".join(_fmt(v) for v in page.box), page.rotate, resources, contents)))
-    new[0] = (tree, b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids)))
+        kids.append(add(b"<< /Type /Page /Parent %d 0 R /MediaBox [%s] /Rotate %d /Resources << /Font << %s >> "
+                        b"/XObject << %s >> >> /Contents %d 0 R >>"
+                        % (tree, b" ".join(_fmt(v) for v in page.box), page.rotate, font_entries, xobject_entries,
+                           contents)))
+    bodies[tree - 1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
     catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % tree)
 
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets: dict[int, tuple[int, int]] = {}
-    for obj in _closure(wanted, objects):
-        offsets[obj.num] = (len(out), obj.gen)
-        if obj.stream is None:
-            out += b"%d %d obj" % (obj.num, obj.gen) + obj.head
-        else:  # the /Length written is the data's, whatever the original said
-            head = re.sub(rb"/Length\s+(?:\d+\s+\d+\s+R|\d+)", b"/Length %d" % len(obj.stream), obj.head, count=1)
-            out += b"%d %d obj" % (obj.num, obj.gen) + head + b"stream\n" + obj.stream + b"\nendstream\n"
-        out += b"endobj\n"
-    for num, body in new:
-        offsets[num] = (len(out), 0)
-        out += b"%d 0 obj\n" % num + body + b"\nendobj\n"
+    offsets = []
+    for number, body in enumerate(bodies, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
     xref = len(out)
-    size = max(offsets) + 1
-    out += b"xref\n0 %d\n" % size
-    for num in range(size):
-        if num in offsets:
-            out += b"%010d %05d n \n" % offsets[num]
-        else:
-            out += b"0000000000 65535 f \n"
-    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, catalog, xref)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(bodies) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(bodies) + 1, catalog, xref)
     return bytes(out)
 
 
