@@ -80,8 +80,10 @@ def big_files(megabytes: int) -> None:
     while len(images) < megabytes * 1_000_000:
         pixels = rng.randbytes(1_000_000)
         images += (b"%d 0 obj\n<< /Type /XObject /Subtype /Image /Width 1000 /Height 1000 /BitsPerComponent 8 "
-                   b"/ColorSpace /DeviceGray /Length %d >>\nstream\n" % (number, len(pixels)) + pixels + b"\nendstream\nendobj\n")
-        content = zlib.compress(b"q 600 0 0 800 0 0 cm /Im%d Do Q BT /F1 12 Tf 72 720 Td (Figure %d) Tj ET" % (number, number))
+                   b"/ColorSpace /DeviceGray /Length %d >>\nstream\n" % (number, len(pixels))
+                   + pixels + b"\nendstream\nendobj\n")
+        content = zlib.compress(b"q 600 0 0 800 0 0 cm /Im%d Do Q BT /F1 12 Tf 72 720 Td (Figure %d) Tj ET"
+                                % (number, number))
         images += (b"%d 0 obj\n<< /Length %d /Filter /FlateDecode >>\nstream\n" % (number + 1, len(content))
                    + content + b"\nendstream\nendobj\n")
         number += 2

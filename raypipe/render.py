@@ -95,7 +95,10 @@ def repair(data: bytes, passwords: Sequence[str] = ()) -> bytes:
         if e.code is not ErrorCode.UNREADABLE:
             raise
         fixed, pages, failure = None, 0, e
-    salvaged = salvage(data)
+    try:
+        salvaged = salvage(data)
+    except Exception:  # the scan is a second chance: a fault in it must not cost qpdf's result
+        salvaged = None
     if salvaged is not None and salvaged.pages > pages:
         return salvaged.data
     if fixed is not None:
