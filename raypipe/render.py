@@ -2,7 +2,8 @@
 encoded image (when the engine needs one) plus the page's own text layer.
 
 One document at a time per worker process (PDFium is not thread-safe). A file PDFium cannot open
-(truncated, broken cross-reference table) is repaired with qpdf first and the pages that survive are
+(truncated, broken cross-reference table) is repaired — by qpdf, or from its surviving page content
+streams when that gives more pages (:mod:`raypipe.recover`) — and the pages that survive are
 processed (``recovered`` on the row). A document that cannot be fetched or opened even so becomes a
 row with ``status`` failed and an ``error_code``; a page that fails to render is marked on the page,
 and the other pages go on.
@@ -76,19 +77,50 @@ def open_pdf(data: bytes, passwords: Sequence[str] = ()):
 
 
 def repair(data: bytes, passwords: Sequence[str] = ()) -> bytes:
-    """The document rebuilt by qpdf (through pikepdf): a truncated file or a broken cross-reference
-    table is reconstructed by scanning the file for objects. The result is saved unencrypted.
-    Raises DocumentError: ``encrypted`` when no password opens it, ``unreadable`` when qpdf fails too."""
+    """The document rebuilt from what survives of it, saved unencrypted. Two ways are tried, and
+    the one that gives more pages with content wins (qpdf's on a tie):
+
+    - qpdf (through pikepdf) reconstructs a truncated file or a broken cross-reference table by
+      scanning the file for objects, and keeps every page whose dictionary it finds;
+    - :func:`raypipe.recover.salvage` rebuilds one page per surviving page content stream, which
+      brings pages back when their dictionaries are gone (pdfTeX writes them last, in an object
+      stream).
+
+    Raises DocumentError: ``encrypted`` when no password opens it, ``unreadable`` when neither way
+    finds a page."""
+    from raypipe.recover import salvage
+
+    try:
+        fixed, pages = _qpdf_repair(data, passwords)
+        failure = None
+    except DocumentError as e:
+        if e.code is not ErrorCode.UNREADABLE:
+            raise
+        fixed, pages, failure = None, 0, e
+    try:
+        salvaged = salvage(data)
+    except Exception:  # the scan is a second chance: a fault in it must not cost qpdf's result
+        salvaged = None
+    if salvaged is not None and salvaged.pages > pages:
+        return salvaged.data
+    if fixed is not None:
+        return fixed
+    raise DocumentError(ErrorCode.UNREADABLE, f"{failure.message}; no page content found in the bytes either")
+
+
+def _qpdf_repair(data: bytes, passwords: Sequence[str]) -> tuple[bytes, int]:
+    """(qpdf's rebuilt file, how many of its pages have content)."""
     import pikepdf
 
     for password in ("", *passwords):
         try:
             with pikepdf.open(io.BytesIO(data), password=password) as pdf:
                 if len(pdf.pages) == 0:
-                    raise DocumentError(ErrorCode.UNREADABLE, "no pages survive repair")
+                    raise DocumentError(ErrorCode.UNREADABLE, "qpdf finds no pages")
+                with_content = sum(1 for page in pdf.pages if _has_content(page))
                 out = io.BytesIO()
                 pdf.save(out)
-                return out.getvalue()
+                return out.getvalue(), with_content
         except pikepdf.PasswordError:
             continue
         except DocumentError:
@@ -97,6 +129,18 @@ def repair(data: bytes, passwords: Sequence[str] = ()) -> bytes:
             reason = re.sub(r"^stream <[^>]*>: ", "", str(e))  # drop the BytesIO's repr
             raise DocumentError(ErrorCode.UNREADABLE, f"qpdf cannot repair it: {type(e).__name__}: {reason}") from e
     raise DocumentError(ErrorCode.ENCRYPTED, "the document is encrypted and needs a password")
+
+
+def _has_content(page) -> bool:
+    """Whether the page's /Contents holds any data (qpdf turns a lost object into null)."""
+    import pikepdf
+
+    try:
+        contents = page.obj.get("/Contents")
+        streams = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
+        return any(isinstance(s, pikepdf.Stream) and len(s.read_raw_bytes()) > 0 for s in streams)
+    except Exception:  # a damaged page: no content to count
+        return False
 
 
 def page_size(width_pt: float, height_pt: float, cfg: RenderConfig) -> tuple[float, int, int]:

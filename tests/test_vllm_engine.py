@@ -40,7 +40,6 @@ def test_cli_end_to_end(tiny_model, generated, corpus, corpus_files, tmp_path):
     failed = {k: r["error_code"] for k, r in by_id.items() if r["status"] != "ok"}
     assert failed == {
         "005-libreoffice-writer-password/libreoffice-writer-password.pdf": "encrypted",
-        "017-unreadable-meta-data/unreadablemetadata.pdf": "unreadable",
         "zero-bytes.pdf": "empty",
         "page.html.pdf": "not_pdf",
     }
