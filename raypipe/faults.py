@@ -33,20 +33,23 @@ CRASH_TEST_ENV = "RAYPIPE_TEST_CRASH_ON"
 
 
 class AttemptLedger:
-    """Starts per document that have not ended yet (a Ray actor; see :func:`start_ledger`)."""
+    """Starts per (stage, document) that have not ended yet (a Ray actor; see :func:`start_ledger`).
+    Stages keep separate counts: Ray may fuse render into the inference actor, and a document that
+    ends its render must not clear the count of its inference starts."""
 
     def __init__(self):
-        self._starts: dict[str, int] = {}
+        self._starts: dict[tuple[str, str], int] = {}
 
-    def starts(self, doc_id: str) -> int:
-        return self._starts.get(doc_id, 0)
+    def starts(self, stage: str, doc_id: str) -> int:
+        return self._starts.get((stage, doc_id), 0)
 
-    def begin(self, doc_id: str) -> int:
-        self._starts[doc_id] = self._starts.get(doc_id, 0) + 1
-        return self._starts[doc_id]
+    def begin(self, stage: str, doc_id: str) -> int:
+        key = (stage, doc_id)
+        self._starts[key] = self._starts.get(key, 0) + 1
+        return self._starts[key]
 
-    def end(self, doc_id: str) -> None:
-        self._starts.pop(doc_id, None)
+    def end(self, stage: str, doc_id: str) -> None:
+        self._starts.pop((stage, doc_id), None)
 
 
 def start_ledger():
@@ -83,14 +86,14 @@ class RenderGuard:
         """Wraps one document's work; raises DocumentError(crashed) when its starts are used up."""
         import ray
 
-        starts = ray.get(self.ledger.begin.remote(doc_id))
+        starts = ray.get(self.ledger.begin.remote("render", doc_id))
         try:
             if starts > self.max_attempts:
                 raise DocumentError(ErrorCode.CRASHED, crashed_message("render", starts - 1))
             _crash_if_asked("render", doc_id)
             yield
         finally:
-            self.ledger.end.remote(doc_id)
+            self.ledger.end.remote("render", doc_id)
 
 
 class ActorGuard:
@@ -109,9 +112,9 @@ class ActorGuard:
         """Wraps one document's work; raises DocumentError(crashed) when its starts are used up."""
         if self._changed is None:
             self._changed = asyncio.Condition()
-        previous = await self.ledger.starts.remote(doc_id)
+        previous = await self.ledger.starts.remote("infer", doc_id)
         if previous >= self.max_attempts:
-            self.ledger.end.remote(doc_id)
+            self.ledger.end.remote("infer", doc_id)
             raise DocumentError(ErrorCode.CRASHED, crashed_message("inference", previous))
         alone = previous + 1 >= ALONE_FROM_START
         async with self._changed:
@@ -124,11 +127,11 @@ class ActorGuard:
             self._running += 1
             self._alone_running = alone
         try:
-            await self.ledger.begin.remote(doc_id)
+            await self.ledger.begin.remote("infer", doc_id)
             _crash_if_asked("infer", doc_id)
             yield
         finally:
-            self.ledger.end.remote(doc_id)
+            self.ledger.end.remote("infer", doc_id)
             async with self._changed:
                 self._running -= 1
                 if alone:

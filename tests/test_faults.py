@@ -55,7 +55,7 @@ def test_actor_guard_runs_a_twice_crashed_document_alone(ray_local):
     """The third start of a document waits for the actor to empty, and holds others off meanwhile."""
     ledger = start_ledger()
     for _ in range(2):  # two starts that never ended: the worker died twice with "suspect" in it
-        ray_local.get(ledger.begin.remote("suspect"))
+        ray_local.get(ledger.begin.remote("infer", "suspect"))
     guard = ActorGuard(ledger, max_attempts=3)
     running: set[str] = set()
     seen_with: dict[str, set[str]] = {}
@@ -75,7 +75,7 @@ def test_actor_guard_runs_a_twice_crashed_document_alone(ray_local):
     assert seen_with["suspect"] == set()  # alone
     assert "suspect" not in seen_with["c"] and "suspect" not in seen_with["a"]
     assert seen_with["a"] == {"b"}  # ordinary documents still share the actor
-    assert ray_local.get(ledger.starts.remote("suspect")) == 0  # ended: the count is cleared
+    assert ray_local.get(ledger.starts.remote("infer", "suspect")) == 0  # ended: the count is cleared
 
 
 def test_actor_guard_refuses_a_document_past_its_attempts(ray_local):
@@ -83,7 +83,7 @@ def test_actor_guard_refuses_a_document_past_its_attempts(ray_local):
 
     ledger = start_ledger()
     for _ in range(3):
-        ray_local.get(ledger.begin.remote("poison"))
+        ray_local.get(ledger.begin.remote("infer", "poison"))
     guard = ActorGuard(ledger, max_attempts=3)
 
     async def main():
