@@ -59,6 +59,17 @@ def excerpt(text: str, limit: int = _EXCERPT) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def error_text(response) -> str:
+    """The message of an error response: OpenAI's ``{"error": {"message": ...}}`` when it is one, else the body."""
+    try:
+        body = response.json()
+        error = body.get("error") if isinstance(body, dict) else None
+        message = error.get("message") if isinstance(error, dict) else error or body.get("detail") or body.get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return excerpt(message if isinstance(message, str) and message else response.text)
+
+
 def retry_after(value: Optional[str]) -> Optional[float]:
     """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date); None if absent or unreadable."""
     if not value:
@@ -178,7 +189,7 @@ class OpenAIInfer(PageEngine):
                         return response.json()
                     except ValueError:
                         raise EndpointError(f"HTTP {response.status_code} with a body that is not JSON: {excerpt(response.text)}") from None
-                problem = f"HTTP {response.status_code}: {excerpt(response.text)}"
+                problem = f"HTTP {response.status_code}: {error_text(response)}"
                 if not _retryable(response.status_code):
                     raise EndpointError(problem)
                 asked = retry_after(response.headers.get("retry-after"))
@@ -201,25 +212,33 @@ def check_endpoint(spec: OpenAISpec) -> list[str]:
     if response.status_code in (401, 403):
         key = "is set" if spec.api_key else "is not set"
         raise EndpointUnavailable(
-            f"--base-url: GET {url} answered HTTP {response.status_code} ({excerpt(response.text)}); "
+            f"--base-url: GET {url} answered HTTP {response.status_code} ({error_text(response)}); "
             f"the API key comes from the environment variable {cfg.api_key_env} (--api-key-env), which {key}"
         )
     if not response.is_success:
         raise EndpointUnavailable(
-            f"--base-url: GET {url} answered HTTP {response.status_code} ({excerpt(response.text)}); "
+            f"--base-url: GET {url} answered HTTP {response.status_code} ({error_text(response)}); "
             "the base URL must include the API version, e.g. http://host:8000/v1"
         )
     try:
-        served = [m["id"] for m in response.json()["data"]]
+        models = {m["id"]: m for m in response.json()["data"]}
     except (ValueError, KeyError, TypeError) as e:
         raise EndpointUnavailable(
             f"--base-url: GET {url} did not answer with an OpenAI model list ({excerpt(response.text)})"
         ) from e
-    if served and spec.preset.model not in served:
+    model = spec.preset.model
+    if models and model not in models:
         raise EndpointUnavailable(
-            f"--model: the endpoint at {spec.base_url} does not serve {spec.preset.model!r}; it serves: {', '.join(served)}"
+            f"--model: the endpoint at {spec.base_url} does not serve {model!r}; it serves: {', '.join(models)}"
         )
-    return served
+    context = models.get(model, {}).get("max_model_len")  # vLLM and SGLang say how long the context is
+    max_tokens = cfg.max_tokens or spec.preset.max_tokens
+    if isinstance(context, int) and max_tokens >= context:
+        raise EndpointUnavailable(
+            f"--max-tokens: {max_tokens} tokens per page leave no room for the page image in {model!r}'s "
+            f"context of {context} tokens at {spec.base_url}; pass a smaller --max-tokens"
+        )
+    return list(models)
 
 
 def openai_stage(ds, spec: OpenAISpec, ray_cfg: RayConfig):

@@ -139,8 +139,8 @@ class FlakyChatServer:
     ``"400"`` (vLLM's context-length error) or ``"reset"`` (the connection is reset, no answer).
     Every request is logged."""
 
-    def __init__(self, plan: Callable[[int, int, int], str], model: str = "stand-in"):
-        self.plan, self.model = plan, model
+    def __init__(self, plan: Callable[[int, int, int], str], model: str = "stand-in", context: int | None = None):
+        self.plan, self.model, self.context = plan, model, context
         self.log: list[dict] = []
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -184,7 +184,10 @@ class FlakyChatServer:
 
             def do_GET(self):
                 if self.path == "/v1/models":
-                    self._json(200, {"object": "list", "data": [{"id": server.model, "object": "model"}]})
+                    model = {"id": server.model, "object": "model"}
+                    if server.context:
+                        model["max_model_len"] = server.context  # as vLLM lists its models
+                    self._json(200, {"object": "list", "data": [model]})
                 else:
                     self._json(404, {"detail": "Not Found"})
 
@@ -348,13 +351,15 @@ def test_endpoint_check_names_the_option_to_fix():
     def config(**engine) -> PipelineConfig:
         return PipelineConfig(input=InputConfig(inputs=["examples"]), engine=EngineConfig(engine="openai", **engine))
 
-    with FlakyChatServer(lambda n, w, h: "ok") as server:
+    with FlakyChatServer(lambda n, w, h: "ok", context=4096) as server:
         root = server.base_url.removesuffix("/v1")
         with pytest.raises(EngineUnavailableError, match=r"--base-url: GET .*/models answered HTTP 404.*/v1"):
             resolve_engine(config(base_url=root, model="stand-in"))  # the API version left out
         with pytest.raises(EngineUnavailableError, match=r"--model: .* does not serve 'allenai/olmOCR-2-7B-1025-FP8'; it serves: stand-in"):
             resolve_engine(config(base_url=server.base_url))
-        spec = resolve_engine(config(base_url=server.base_url + "/", model="stand-in", preset="rolmocr"))
+        with pytest.raises(EngineUnavailableError, match=r"--max-tokens: 6000 .* context of 4096 tokens"):
+            resolve_engine(config(base_url=server.base_url, model="stand-in", preset="rolmocr"))
+        spec = resolve_engine(config(base_url=server.base_url + "/", model="stand-in", preset="rolmocr", max_tokens=1024))
     assert spec.base_url == server.base_url and spec.preset.model == "stand-in" and spec.preset.parser == "plain"
     assert server.log == []  # only GET /models so far
 
