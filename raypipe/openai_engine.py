@@ -124,7 +124,7 @@ def parse_completion(body) -> Generation:
         text = choice["message"].get("content") or ""
     except (KeyError, IndexError, TypeError, AttributeError):
         raise EndpointError(f"not a chat completion: {excerpt(str(body))}") from None
-    usage = body.get("usage") or {}
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
     return Generation(
         text=text,
         finish_reason=choice.get("finish_reason"),
@@ -183,6 +183,8 @@ class OpenAIInfer(PageEngine):
                 response = await self.client.post(self.url, json=payload)
             except httpx.TransportError as e:  # refused, reset, timed out
                 problem = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            except httpx.HTTPError as e:  # e.g. a body that does not decode: asking again will not help
+                raise EndpointError(f"{type(e).__name__}: {e}") from e
             else:
                 if response.is_success:
                     try:

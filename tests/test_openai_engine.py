@@ -24,7 +24,7 @@ import pytest
 
 import tiny_vl
 from conftest import OFFLINE_ENV, ROOT, needs_vllm_cpu, run_cli
-from raypipe.openai_engine import backoff_delay, retry_after
+from raypipe.openai_engine import EndpointError, backoff_delay, parse_completion, retry_after
 from raypipe.samples import SamplePage, text_pages, write_pdf
 
 SERVE_PORT = 18431
@@ -376,3 +376,15 @@ def test_backoff_and_retry_after():
         delays = [backoff_delay(retry, base=1, cap=60) for _ in range(50)]
         assert all(expected / 2 <= d <= expected for d in delays)
         assert len(set(delays)) > 1  # jittered, so many clients do not retry in step
+
+
+def test_completion_parsing():
+    body = {"choices": [{"finish_reason": "length", "message": {"content": "abc"}}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 7}}
+    generation = parse_completion(body)
+    assert (generation.text, generation.finish_reason, generation.prompt_tokens, generation.completion_tokens) == ("abc", "length", 5, 7)
+    generation = parse_completion({"choices": [{"finish_reason": "stop", "message": {"content": None}}], "usage": None})
+    assert (generation.text, generation.prompt_tokens) == ("", 0)  # servers that send no usage count nothing
+    for not_a_completion in ({"choices": []}, {"error": "overloaded"}, [1, 2], {"choices": [{"message": None}]}):
+        with pytest.raises(EndpointError, match="not a chat completion"):
+            parse_completion(not_a_completion)
