@@ -77,9 +77,10 @@ class RenderConfig(_Section):
 
 
 class EngineConfig(_Section):
-    engine: Literal["auto", "text-layer", "vllm"] = Field(
+    engine: Literal["auto", "text-layer", "vllm", "openai"] = Field(
         default="auto",
         description="What produces page text: 'vllm' (a vision-language model in GPU-pinned actors), "
+        "'openai' (an OpenAI-compatible chat-completions endpoint at --base-url), "
         "'text-layer' (the PDF's own text layer, no model), or 'auto' (vllm when the Ray cluster has "
         "GPUs, else text-layer).",
     )
@@ -87,7 +88,9 @@ class EngineConfig(_Section):
         default="olmocr-2", description="Model preset (see `raypipe presets`): model, prompt, image size, parser."
     )
     model: Optional[str] = Field(
-        default=None, description="Model to load instead of the preset's (hub id or local folder)."
+        default=None,
+        description="Model to load instead of the preset's (hub id or local folder); with engine openai, "
+        "the model name sent to the endpoint.",
     )
     prompt: Optional[str] = Field(default=None, description="Prompt to send instead of the preset's.")
     parser: Optional[Literal["plain", "front-matter"]] = Field(
@@ -130,6 +133,38 @@ class EngineConfig(_Section):
     engine_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Further vLLM engine arguments, as JSON on the command line."
     )
+    base_url: Optional[str] = Field(
+        default=None,
+        description="engine openai: the endpoint's base URL, up to and including the API version "
+        "(e.g. http://127.0.0.1:8000/v1); chat completions are posted to BASE_URL/chat/completions.",
+    )
+    api_key_env: str = Field(
+        default="OPENAI_API_KEY",
+        description="engine openai: name of the environment variable (on the driver) holding the API key, "
+        "sent as a bearer token; unset: no Authorization header (local servers).",
+    )
+    request_timeout: float = Field(
+        default=600.0, gt=0, description="engine openai: seconds one request may take before it counts as failed and is retried."
+    )
+    max_concurrency: int = Field(
+        default=32, ge=1, description="engine openai: requests each engine actor keeps in flight at once."
+    )
+    max_retries: int = Field(
+        default=6,
+        ge=0,
+        le=100,
+        description="engine openai: retries of one request after a connection error, a timeout, HTTP 408, "
+        "429 or 5xx; other 4xx are not retried (the page fails). Once exhausted the page fails.",
+    )
+    backoff_base: float = Field(
+        default=1.0,
+        ge=0,
+        description="engine openai: seconds before the first retry, doubling with each further retry "
+        "(with jitter); a Retry-After header from the server takes precedence.",
+    )
+    backoff_max: float = Field(
+        default=60.0, ge=0, description="engine openai: longest wait between two retries, in seconds (Retry-After included)."
+    )
 
     @field_validator("preset")
     @classmethod
@@ -139,6 +174,19 @@ class EngineConfig(_Section):
         if value not in presets.names():
             raise ValueError(f"unknown preset {value!r}; known: {', '.join(presets.names())}")
         return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _openai_needs_url(self) -> "EngineConfig":
+        if self.engine == "openai" and not self.base_url:
+            raise ValueError("--base-url (engine.base_url) is required with --engine openai")
+        return self
 
     @field_validator("temperatures")
     @classmethod
@@ -216,6 +264,9 @@ class RayConfig(_Section):
         default=None, ge=1, description="Inference actors at most; the pool grows with the work (default: infer_actors)."
     )
     infer_num_cpus: float = Field(default=1.0, gt=0, description="CPUs reserved by each inference actor.")
+    openai_num_cpus: float = Field(
+        default=0.5, gt=0, description="CPUs reserved by each engine actor of the openai engine (an HTTP client, no GPU)."
+    )
     docs_in_flight: int = Field(
         default=64, ge=1, description="Documents each inference actor works on at once (each its own task)."
     )

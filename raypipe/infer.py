@@ -9,32 +9,17 @@ waits for an unrelated slow one. vLLM and torch are imported inside the actor on
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
-import time
 import uuid
 from functools import partial
-from typing import AsyncIterator
-
-import pyarrow as pa
 
 from raypipe.budget import FairBudget
 from raypipe.config import EngineConfig, RayConfig
-from raypipe.errors import DocumentError
-from raypipe.faults import ActorGuard
-from raypipe.ocr import Generation, RequestRejected, ocr_page, usable_text_layer
+from raypipe.engine import PageEngine
+from raypipe.ocr import Generation, RequestRejected
 from raypipe.presets import Preset
-from raypipe.schema import (
-    STATUS_FAILED,
-    TEXT_SOURCE_BLANK,
-    TEXT_SOURCE_FAILED,
-    TEXT_SOURCE_TEXT_LAYER,
-    WORK,
-    table,
-)
 
 ENGINE_NAME = "vllm"
 # Defaults for the engine's process environment on CPU (a user's own settings win).
@@ -85,8 +70,10 @@ def _chat_prompt(model: str, prompt: str, image_first: bool, trust_remote_code: 
     return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-class VLLMInfer:
+class VLLMInfer(PageEngine):
     """Class UDF for ``map_batches`` on an actor pool; one vLLM ``AsyncLLMEngine`` per actor."""
+
+    engine_name = ENGINE_NAME
 
     def __init__(self, spec: EngineSpec, pages_in_flight: int, ledger=None, max_doc_attempts: int = 3):
         if spec.device == "cpu":
@@ -97,15 +84,11 @@ class VLLMInfer:
         except ImportError as e:
             extra = "cpu" if spec.device == "cpu" else "gpu"
             raise ImportError(f"the vllm engine needs vLLM: pip install 'raypipe[{extra}]' ({e})") from e
+        super().__init__(spec.preset, spec.config, ledger, max_doc_attempts)
         self.spec = spec
-        self.preset = spec.preset
-        self.cfg = spec.config
-        self.temperatures = tuple(self.cfg.temperatures or self.preset.temperatures)
-        self.max_tokens = self.cfg.max_tokens or self.preset.max_tokens
         self.prompt = _chat_prompt(self.preset.model, self.preset.prompt, self.preset.image_first, self.cfg.trust_remote_code)
         self.engine = AsyncLLMEngine.from_engine_args(AsyncEngineArgs(**spec.engine_args()))
         self.budget = FairBudget(pages_in_flight)
-        self.guard = ActorGuard(ledger, max_doc_attempts) if ledger is not None else None
 
     async def generate(self, doc_id: str, image, temperature: float) -> Generation:
         from vllm import SamplingParams
@@ -136,52 +119,6 @@ class VLLMInfer:
         restarts the actor (with a fresh engine) and retries the documents it held."""
         logging.getLogger("raypipe").error("the vLLM engine died (%s); restarting the actor", error)
         os._exit(1)
-
-    def route(self, page: dict) -> bool:
-        """Fill pages that skip the model; True when the page goes to the model."""
-        if page.get("image") is None:  # failed to render
-            page["text_source"] = page.get("text_source") or TEXT_SOURCE_FAILED
-            return False
-        if page.get("blank"):
-            page.update(text="", text_source=TEXT_SOURCE_BLANK)
-            return False
-        mode = self.cfg.ocr_mode
-        if mode == "never" or (mode == "auto" and usable_text_layer(page.get("text_layer"), self.cfg.min_text_layer_chars)):
-            page.update(text=page.get("text_layer") or "", text_source=TEXT_SOURCE_TEXT_LAYER)
-            return False
-        return True
-
-    async def document(self, row: dict) -> dict:
-        try:
-            async with self.guard.attempt(row["doc_id"]) if self.guard else contextlib.nullcontext():
-                return await self._document(row)
-        except DocumentError as e:  # crashed its actor too often
-            row.update(status=STATUS_FAILED, error_code=e.code.value, error=e.message, pages=[], num_pages_processed=0)
-            row.update(engine=ENGINE_NAME, model=self.preset.model, preset=self.preset.name)
-            return row
-
-    async def _document(self, row: dict) -> dict:
-        start = time.perf_counter()
-        row.update(engine=ENGINE_NAME, model=self.preset.model, preset=self.preset.name, engine_started_at=time.time())
-        pages = row.get("pages") or []
-        if row.get("status") != STATUS_FAILED:
-            generate = partial(self.generate, row["doc_id"])
-            to_model = [p for p in pages if self.route(p)]
-            await asyncio.gather(
-                *(ocr_page(p, self.preset, generate, self.cfg.max_attempts, self.temperatures) for p in to_model)
-            )
-        for page in pages:
-            page["image"] = None  # images stop here
-        row["prompt_tokens"] = sum(p.get("prompt_tokens") or 0 for p in pages)
-        row["completion_tokens"] = sum(p.get("completion_tokens") or 0 for p in pages)
-        row["engine_seconds"] = time.perf_counter() - start
-        row["engine_finished_at"] = time.time()
-        return row
-
-    async def __call__(self, batch: pa.Table) -> AsyncIterator[pa.Table]:
-        pending = [asyncio.ensure_future(self.document(row)) for row in batch.to_pylist()]
-        for done in asyncio.as_completed(pending):
-            yield table([await done], WORK)
 
     def __del__(self):
         engine = getattr(self, "engine", None)

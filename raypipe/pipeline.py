@@ -62,11 +62,32 @@ def _has_vllm_cpu() -> bool:
         return False
 
 
+def _openai_spec(config: PipelineConfig):
+    """The openai engine's spec, once its endpoint has answered (no Ray needed)."""
+    from raypipe.openai_engine import EndpointUnavailable, OpenAISpec, check_endpoint
+
+    cfg = config.engine
+    preset = presets.get(cfg.preset)
+    preset = dataclasses.replace(
+        preset, model=cfg.model or preset.model, prompt=cfg.prompt or preset.prompt, parser=cfg.parser or preset.parser
+    )
+    spec = OpenAISpec(preset=preset, config=cfg, api_key=os.environ.get(cfg.api_key_env) or None)
+    try:
+        check_endpoint(spec)
+    except EndpointUnavailable as e:
+        raise EngineUnavailableError(str(e)) from e
+    return spec
+
+
 def resolve_engine(config: PipelineConfig):
-    """The vLLM engine spec, or None for the text-layer engine. Needs Ray up (to count GPUs)."""
+    """The model engine's spec, or None for the text-layer engine. Starts Ray if needed (to count GPUs);
+    the openai engine's endpoint is checked before that."""
     from raypipe.infer import EngineSpec
 
     cfg = config.engine
+    if cfg.engine == "openai":
+        return _openai_spec(config)
+    init_ray(config)
     gpus = _cluster_gpus()
     name = cfg.engine if cfg.engine != "auto" else ("vllm" if gpus else "text-layer")
     if name == "text-layer":
@@ -105,8 +126,8 @@ def _with_engine_defaults(config: PipelineConfig, spec) -> PipelineConfig:
 def build_dataset(config: PipelineConfig, documents: Optional[list[Document]] = None):
     """The lazy ``ray.data.Dataset`` of output rows (schema ``raypipe.schema.OUTPUT``)."""
     docs = documents if documents is not None else list_documents(config.input)
-    init_ray(config)
     spec = resolve_engine(config)
+    init_ray(config)
     config = _with_engine_defaults(config, spec)
     ledger = start_ledger()
     ds = read_documents(docs, config.input)
@@ -121,6 +142,10 @@ def build_dataset(config: PipelineConfig, documents: Optional[list[Document]] = 
     )
     if spec is None:
         ds = text_layer_stage(ds)
+    elif config.engine.engine == "openai":
+        from raypipe.openai_engine import openai_stage
+
+        ds = openai_stage(ds, spec, config.ray, ledger)
     else:
         from raypipe.infer import infer_stage
 
