@@ -163,7 +163,7 @@ def test_submitted_job_succeeds_with_one_row_per_input(head, generated, corpus, 
     assert "Running Dataset" in logs and "Execution plan of Dataset" in logs
     summary = json.loads((out / "_raypipe" / "summary.json").read_text())
     assert summary["documents"] == len(rows) == len(expected_generated) + len(corpus_files)
-    assert summary["failures_by_error_code"] == {"empty": 1, "encrypted": 1, "not_pdf": 1, "unreadable": 1}
+    assert summary["failures_by_error_code"] == {"empty": 1, "encrypted": 1, "not_pdf": 1}
     assert render_table(summary) in logs
 
 
