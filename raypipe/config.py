@@ -249,6 +249,11 @@ class RayConfig(_Section):
         description="Niceness of the worker processes of a local Ray that raypipe starts. Ray's own "
         "default (15) lets the driver and Ray's daemons starve the engine on small machines.",
     )
+    progress_bars: bool = Field(
+        default=True,
+        description="Show Ray Data's progress for every stage: bars on a terminal, a progress report in the "
+        "log every 10 s otherwise (RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL), e.g. under ray job submit.",
+    )
     task_memory_poll_seconds: Optional[float] = Field(
         default=None,
         gt=0,

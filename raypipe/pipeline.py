@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
 import importlib.metadata
 import logging
@@ -173,12 +175,39 @@ def check_output(config: PipelineConfig) -> None:
         )
 
 
-def run(config: PipelineConfig) -> dict:
-    """Run the whole job; returns the run summary. Exceptions only for what stops the whole job."""
+@contextlib.contextmanager
+def _run_context(config: PipelineConfig):
+    """Ray Data settings for one run, restored afterwards (a notebook's context is left as it was).
+    A Dataset keeps the context it was built in, so they are set before building."""
     import ray.data
 
+    from raypipe.write import checkpoint_config
+
+    context = ray.data.DataContext.get_current()
+    on = config.ray.progress_bars
+    options = copy.copy(context.execution_options)
+    options.verbose_progress = on  # a progress line per stage, also when stdout is not a terminal
+    settings = {
+        "checkpoint_config": checkpoint_config(config.output.output) if config.output.resume else None,
+        "enable_progress_bars": on,
+        "enable_operator_progress_bars": on,
+        "execution_options": options,
+        "per_stage_map_timing": True,  # the summary's time per fused stage (one float per block)
+    }
+    previous = {name: getattr(context, name) for name in settings}
+    for name, value in settings.items():
+        setattr(context, name, value)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            setattr(context, name, value)
+
+
+def run(config: PipelineConfig) -> dict:
+    """Run the whole job; returns the run summary. Exceptions only for what stops the whole job."""
     from raypipe import summary as summaries
-    from raypipe.write import checkpoint_config, clear_output, write
+    from raypipe.write import clear_output, existing_data_files, write
 
     if config.output is None:
         raise ValueError("run needs config.output (where to write); build_dataset does not")
@@ -187,16 +216,17 @@ def run(config: PipelineConfig) -> dict:
     start = time.perf_counter()
     if config.output.fresh:
         clear_output(config.output.output)
-    # A Dataset keeps the context it was built in, so the checkpoint is set before building.
-    context = ray.data.DataContext.get_current()
-    previous = context.checkpoint_config
-    context.checkpoint_config = checkpoint_config(config.output.output) if config.output.resume else None
-    try:
-        write(build_dataset(config, docs), config.output)
-    finally:
-        context.checkpoint_config = previous
-    result = summaries.collect(config.output, time.perf_counter() - start)
-    result["documents_listed"] = len(docs)
+    files_before = existing_data_files(config.output.output)
+    with _run_context(config):
+        ds = build_dataset(config, docs)
+        write(ds, config.output)
+    result = summaries.collect(
+        config.output,
+        time.perf_counter() - start,
+        files_before,
+        stages=summaries.stage_stats(ds),
+        documents_listed=len(docs),
+    )
     if config.output.summary:
         result["summary_path"] = summaries.save(result, config.output)
         print(summaries.render_table(result), flush=True)

@@ -1,19 +1,46 @@
-"""The run summary: counts read back from what was actually written, printed as a table and
-saved as JSON under ``<output>/_raypipe/`` where data readers do not look."""
+"""The run summary: counts read back from what was actually written, this run's rates, and Ray Data's
+per-stage times, printed as a table and saved as JSON under ``<output>/_raypipe/`` where data readers
+do not look.
+
+Counts (documents, pages, tokens) cover every data file in the output, so after a resumed run they
+describe the whole output; the ``run`` section (rates, stage times) covers this run only: the data
+files this run wrote and the stages it executed.
+"""
 
 from __future__ import annotations
 
 import collections
 import json
+import logging
 import time
+from collections.abc import Collection
+from typing import Optional
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
 from raypipe.config import OutputConfig
 from raypipe.write import META_DIR, existing_data_files, output_filesystem
 
-_COLUMNS = ["status", "error_code", "num_pages", "num_pages_processed"]
+log = logging.getLogger("raypipe")
+
+SUMMARY_VERSION = 1
+SUMMARY_FILE = "summary.json"
+
+# Only these columns are read back; of the pages, only their text source (a nested leaf).
+_DOC_COLUMNS = [
+    ("status", pa.string()),
+    ("error_code", pa.string()),
+    ("num_pages", pa.int32()),
+    ("num_pages_processed", pa.int32()),
+    ("prompt_tokens", pa.int64()),
+    ("completion_tokens", pa.int64()),
+    ("engine_started_at", pa.float64()),
+    ("engine_finished_at", pa.float64()),
+]
+_PAGES = ("pages", pa.list_(pa.struct([("text_source", pa.string())])))
+_READ_SCHEMA = pa.schema(_DOC_COLUMNS + [_PAGES])
 
 
 def _read_columns(fs: pafs.FileSystem, path: str, cfg: OutputConfig) -> pa.Table:
@@ -21,57 +48,190 @@ def _read_columns(fs: pafs.FileSystem, path: str, cfg: OutputConfig) -> pa.Table
         if cfg.format == "parquet":
             import pyarrow.parquet as pq
 
-            return pq.read_table(f, columns=_COLUMNS)
+            names = [name for name, _ in _DOC_COLUMNS] + ["pages.list.element.text_source"]
+            return pq.ParquetFile(f).read(columns=names)
         import pyarrow.json as pj
 
         codec = {"gz": "gzip", "zst": "zstd"}.get(path.rsplit(".", 1)[-1])
         stream = pa.CompressedInputStream(f, codec) if codec else f
-        return pj.read_json(stream).select(_COLUMNS)
+        options = pj.ParseOptions(explicit_schema=_READ_SCHEMA, unexpected_field_behavior="ignore")
+        return pj.read_json(stream, parse_options=options)
 
 
-def collect(cfg: OutputConfig, wall_seconds: float) -> dict:
+class _Tally:
+    """Counts over a set of data files."""
+
+    def __init__(self) -> None:
+        self.files = self.documents = self.pages = self.processed = 0
+        self.prompt_tokens = self.completion_tokens = 0
+        self.status: collections.Counter = collections.Counter()
+        self.codes: collections.Counter = collections.Counter()
+        self.text_sources: collections.Counter = collections.Counter()
+        self.engine_start: Optional[float] = None
+        self.engine_end: Optional[float] = None
+
+    def add(self, t: pa.Table) -> None:
+        self.files += 1
+        self.documents += t.num_rows
+        self.status.update(t["status"].to_pylist())
+        self.codes.update(c for c in t["error_code"].to_pylist() if c)
+        self.pages += pc.sum(t["num_pages"]).as_py() or 0
+        self.processed += pc.sum(t["num_pages_processed"]).as_py() or 0
+        self.prompt_tokens += pc.sum(t["prompt_tokens"]).as_py() or 0
+        self.completion_tokens += pc.sum(t["completion_tokens"]).as_py() or 0
+        sources = pc.struct_field(pc.list_flatten(t["pages"]), "text_source")
+        self.text_sources.update({s: n for s, n in collections.Counter(sources.to_pylist()).items() if s})
+        start, end = pc.min(t["engine_started_at"]).as_py(), pc.max(t["engine_finished_at"]).as_py()
+        if start is not None:
+            self.engine_start = start if self.engine_start is None else min(self.engine_start, start)
+        if end is not None:
+            self.engine_end = end if self.engine_end is None else max(self.engine_end, end)
+
+
+def _rate(count: float, seconds: Optional[float]) -> Optional[float]:
+    return round(count / seconds, 3) if seconds else None
+
+
+def collect(
+    cfg: OutputConfig,
+    wall_seconds: float,
+    files_before: Collection[str] = (),
+    stages: Optional[list[dict]] = None,
+    documents_listed: Optional[int] = None,
+) -> dict:
+    """Read the output back. ``files_before``: data files that were there before this run (they count
+    in the totals, not in this run's figures)."""
     fs, root = output_filesystem(cfg.output)
-    status, codes = collections.Counter(), collections.Counter()
-    docs = pages = processed = 0
+    whole, this_run = _Tally(), _Tally()
+    before = set(files_before)
     files = existing_data_files(cfg.output)
     for rel in files:
         t = _read_columns(fs, f"{root}/{rel}", cfg)
-        docs += t.num_rows
-        status.update(t["status"].to_pylist())
-        codes.update(c for c in t["error_code"].to_pylist() if c)
-        pages += sum(n or 0 for n in t["num_pages"].to_pylist())
-        processed += sum(n or 0 for n in t["num_pages_processed"].to_pylist())
+        whole.add(t)
+        if rel not in before:
+            this_run.add(t)
+    window = None
+    if this_run.engine_start is not None and this_run.engine_end is not None:
+        window = round(max(this_run.engine_end - this_run.engine_start, 0.0), 3)
     return {
+        "summary_version": SUMMARY_VERSION,
         "output": cfg.output,
-        "data_files": len(files),
-        "documents": docs,
-        "documents_by_status": dict(sorted(status.items())),
-        "failures_by_error_code": dict(sorted(codes.items())),
-        "pages": pages,
-        "pages_processed": processed,
-        "wall_seconds": round(wall_seconds, 3),
-        "pages_per_second": round(processed / wall_seconds, 3) if wall_seconds > 0 else None,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "data_files": whole.files,
+        "documents": whole.documents,
+        "documents_by_status": dict(sorted(whole.status.items())),
+        "failures_by_error_code": dict(sorted(whole.codes.items())),
+        "pages": whole.pages,
+        "pages_processed": whole.processed,
+        "pages_by_text_source": dict(sorted(whole.text_sources.items())),
+        "prompt_tokens": whole.prompt_tokens,
+        "completion_tokens": whole.completion_tokens,
+        "run": {
+            "documents_listed": documents_listed,
+            "data_files": this_run.files,
+            "documents": this_run.documents,
+            "pages_processed": this_run.processed,
+            "prompt_tokens": this_run.prompt_tokens,
+            "completion_tokens": this_run.completion_tokens,
+            "wall_seconds": round(wall_seconds, 3),
+            "pages_per_second": _rate(this_run.processed, wall_seconds),
+            "tokens_per_second": _rate(this_run.completion_tokens, wall_seconds),
+            "engine_window_seconds": window,
+            "engine_pages_per_second": _rate(this_run.processed, window),
+            "engine_tokens_per_second": _rate(this_run.completion_tokens, window),
+            "stages": stages or [],
+        },
     }
+
+
+def _walk(summary) -> list:
+    """Ray's DatasetStatsSummary chain (each operator's summary is the parent of the next), in order."""
+    out = []
+    for parent in summary.parents:
+        out.extend(_walk(parent))
+    out.append(summary)
+    return out
+
+
+def _total(stat) -> float:
+    return float(stat.sum) if stat is not None else 0.0
+
+
+def stage_stats(ds) -> list[dict]:
+    """Per executed operator of ``ds`` (after it was written): wall time from its first task's start
+    to its last task's end, summed task and CPU time, tasks, blocks and rows. A fused operator
+    (``A->B``) also gives each part's task time when Ray Data's per-stage timing was on."""
+    try:
+        summary = ds.get_stats_summary()
+    except Exception as e:  # noqa: BLE001 - the data is written; a missing figure must not fail the run
+        log.warning("no stage times: Ray Data's stats could not be read (%s)", e)
+        return []
+    stages = []
+    for part in _walk(summary):
+        for op in part.operators_stats:
+            if op.is_sub_operator:
+                continue
+            stage = {
+                "name": op.operator_name,
+                "wall_seconds": round(op.time_total_s or 0.0, 4),
+                "task_seconds": round(_total(op.wall_time), 4),
+                "cpu_seconds": round(_total(op.cpu_time), 4),
+                "tasks": op.task_rows.count if op.task_rows else 0,
+                "blocks": op.wall_time.count if op.wall_time else 0,
+                "rows_in": op.total_input_num_rows,
+                "rows_out": int(_total(op.output_num_rows)),
+            }
+            names = op.operator_name.split("->")
+            if op.stage_time and len(names) > 1 and len(op.stage_time) == len(names):
+                stage["fused"] = [
+                    {"name": n, "task_seconds": round(_total(s), 4)} for n, s in zip(names, op.stage_time)
+                ]
+            stages.append(stage)
+    return stages
 
 
 def save(summary: dict, cfg: OutputConfig) -> str:
     fs, root = output_filesystem(cfg.output)
     fs.create_dir(f"{root}/{META_DIR}", recursive=True)
-    path = f"{root}/{META_DIR}/summary.json"
+    path = f"{root}/{META_DIR}/{SUMMARY_FILE}"
     with fs.open_output_stream(path) as f:
         f.write(json.dumps(summary, indent=2).encode())
     return path
 
 
+def _pairs(counts: dict) -> str:
+    return "  ".join(f"{k}={v}" for k, v in counts.items())
+
+
 def render_table(summary: dict) -> str:
+    run = summary["run"]
     lines = [
-        f"documents        {summary['documents']}  "
-        + "  ".join(f"{k}={v}" for k, v in summary["documents_by_status"].items()),
-        f"pages            {summary['pages_processed']} processed of {summary['pages']}",
-        f"wall time        {summary['wall_seconds']:.1f} s  ({summary['pages_per_second']} pages/s)",
-        f"data files       {summary['data_files']} in {summary['output']}",
+        f"documents        {summary['documents']}  {_pairs(summary['documents_by_status'])}",
+        f"pages            {summary['pages_processed']} processed of {summary['pages']}  "
+        + _pairs(summary["pages_by_text_source"]),
     ]
     if summary["failures_by_error_code"]:
-        lines.append("failures         " + "  ".join(f"{k}={v}" for k, v in summary["failures_by_error_code"].items()))
+        lines.append(f"failures         {_pairs(summary['failures_by_error_code'])}")
+    if summary["prompt_tokens"] or summary["completion_tokens"]:
+        lines.append(f"tokens           {summary['prompt_tokens']} prompt, {summary['completion_tokens']} completion")
+    lines += [
+        f"data files       {summary['data_files']} in {summary['output']}",
+        f"this run         {run['documents']} documents in {run['data_files']} files, "
+        f"{run['pages_processed']} pages",
+        f"wall time        {run['wall_seconds']:.1f} s  ({run['pages_per_second']} pages/s, "
+        f"{run['tokens_per_second']} tokens/s)",
+    ]
+    if run["engine_window_seconds"]:
+        lines.append(
+            f"engine window    {run['engine_window_seconds']:.1f} s  ({run['engine_pages_per_second']} pages/s, "
+            f"{run['engine_tokens_per_second']} tokens/s)"
+        )
+    if run["stages"]:
+        width = max(len(s["name"]) for s in run["stages"])
+        lines.append(f"{'stage':<{width}}  {'wall s':>8}  {'task s':>8}  {'cpu s':>8}  {'tasks':>6}  {'rows out':>8}")
+        for s in run["stages"]:
+            lines.append(
+                f"{s['name']:<{width}}  {s['wall_seconds']:>8.2f}  {s['task_seconds']:>8.2f}  "
+                f"{s['cpu_seconds']:>8.2f}  {s['tasks']:>6}  {s['rows_out']:>8}"
+            )
     return "\n".join(lines)

@@ -62,6 +62,11 @@ def test_cli_end_to_end(tiny_model, generated, corpus, corpus_files, tmp_path):
     assert blank["text_source"] == "blank" and blank["attempts"] is None  # never sent to the model
     summary = json.loads((out / "_raypipe" / "summary.json").read_text())
     assert summary["documents"] == len(rows)
+    all_model_pages = [p for r in rows for p in r["pages"] if p["text_source"] == "model"]
+    assert summary["pages_by_text_source"]["model"] == len(all_model_pages)
+    assert summary["completion_tokens"] == sum(r["completion_tokens"] or 0 for r in rows) > 0
+    assert summary["run"]["tokens_per_second"] > 0 and summary["run"]["engine_tokens_per_second"] > 0
+    assert any("VLLMInfer" in s["name"] and s["wall_seconds"] > 0 for s in summary["run"]["stages"])
 
 
 @pytest.fixture(scope="module")
