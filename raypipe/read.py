@@ -17,6 +17,7 @@ import pyarrow.fs as pafs
 
 from raypipe.config import InputConfig
 from raypipe.schema import DOCUMENT
+from raypipe.storage import is_uri, resolve
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -31,17 +32,10 @@ class Document:
     source: str  # absolute local path or a URI that pyarrow.fs.FileSystem.from_uri understands
 
 
-def _is_uri(path: str) -> bool:
-    return "://" in path
-
-
 def _filesystem(path: str) -> tuple[pafs.FileSystem, str, str]:
     """(filesystem, path inside it, prefix that turns an inner path back into a source string)."""
-    if _is_uri(path):
-        fs, inner = pafs.FileSystem.from_uri(path)
-        scheme = path.split("://", 1)[0]
-        return fs, inner, f"{scheme}://"
-    return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(path)), ""
+    fs, inner = resolve(path)
+    return fs, inner, (path.split("://", 1)[0] + "://" if is_uri(path) else "")
 
 
 def _glob_regex(pattern: str) -> re.Pattern:
@@ -125,7 +119,7 @@ def _read_manifest(manifest: str) -> list[Document]:
     folder = inner.rsplit("/", 1)[0]
     docs = []
     for doc_id, path in zip(ids, paths):
-        if not _is_uri(path) and not os.path.isabs(path):
+        if not is_uri(path) and not os.path.isabs(path):
             path = prefix + f"{folder}/{path}"
         docs.append(Document(doc_id, path))
     return docs

@@ -16,7 +16,7 @@ import io
 import math
 import re
 import time
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import pyarrow as pa
 
@@ -24,26 +24,15 @@ from raypipe.config import InputConfig, RenderConfig
 from raypipe.errors import DocumentError, ErrorCode
 from raypipe.faults import RenderGuard
 from raypipe.schema import STATUS_FAILED, WORK, table
+from raypipe.storage import resolve
 
 _PDFIUM_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
-_filesystems: dict[str, Any] = {}  # per worker process: one client per scheme and bucket
-
-
-def _filesystem_for(source: str):
-    import pyarrow.fs as pafs
-
-    if "://" not in source:
-        return pafs.LocalFileSystem(), source
-    bucket = "/".join(source.split("/", 3)[:3])  # scheme://bucket
-    if bucket not in _filesystems:
-        _filesystems[bucket] = pafs.FileSystem.from_uri(source)[0]
-    return _filesystems[bucket], source.split("://", 1)[1]
 
 
 def fetch(source: str, max_bytes: int) -> bytes:
     """The file's bytes, from local disk or any pyarrow filesystem URI."""
     try:
-        fs, inner = _filesystem_for(source)
+        fs, inner = resolve(source)
         with fs.open_input_file(inner) as f:
             if f.size() > max_bytes:
                 raise DocumentError(ErrorCode.TOO_LARGE, f"file is {f.size()} bytes; the limit is {max_bytes}")

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from raypipe.config import OutputConfig
+from raypipe.storage import is_uri, resolve
 
 # Readers skip names starting with '_' or '.', so run metadata kept under this name is never data.
 META_DIR = "_raypipe"
@@ -134,11 +135,7 @@ def _jsonl_datasink(path: str, cfg: OutputConfig, filesystem=None):
 
 
 def output_filesystem(output: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in output:
-        return pafs.FileSystem.from_uri(output)
-    import os
-
-    return pafs.LocalFileSystem(), os.path.abspath(output)
+    return resolve(output)
 
 
 def existing_data_files(output: str) -> list[str]:
@@ -153,7 +150,7 @@ def existing_data_files(output: str) -> list[str]:
 
 def checkpoint_path(output: str) -> str:
     """Where the resume checkpoint of ``output`` lives: beside the data, under a name readers skip."""
-    if "://" in output:
+    if is_uri(output):
         return output.rstrip("/") + f"/{META_DIR}/checkpoint"
     return output_filesystem(output)[1] + f"/{META_DIR}/checkpoint"
 
@@ -166,7 +163,7 @@ def has_checkpoint(output: str) -> bool:
 def remove_parts(output: str) -> int:
     """Delete part files a crash left behind (never data: readers skip them); returns how many."""
     fs, root = output_filesystem(output)
-    if "://" in output or fs.get_file_info(root).type == pafs.FileType.NotFound:
+    if is_uri(output) or fs.get_file_info(root).type == pafs.FileType.NotFound:
         return 0
     parts = [
         f.path
@@ -201,7 +198,7 @@ def checkpoint_config(output: str):
 
 def write(ds, cfg: OutputConfig) -> None:
     """Run the pipeline by writing it; returns when every file is closed."""
-    if "://" in cfg.output:
+    if is_uri(cfg.output):
         path, filesystem = cfg.output, None
     else:
         path, filesystem = output_filesystem(cfg.output)[1], pafs.PyFileSystem(StagedLocalFileSystem())
