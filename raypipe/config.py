@@ -280,12 +280,13 @@ class RayConfig(_Section):
     )
     max_doc_attempts: int = Field(
         default=3,
-        ge=1,
+        ge=0,
         le=100,
         description="Times a document may be started by a worker that then dies (a crash in PDFium or "
         "the model engine, an out-of-memory kill) before it becomes a failed row with error_code "
         "'crashed'. Ray restarts the worker and retries its other documents. From its third start a "
-        "document runs alone in its inference actor, so that it is only blamed for its own crashes.",
+        "document runs alone in its inference actor, so that it is only blamed for its own crashes. "
+        "0 turns the accounting off (one ledger round trip per document; Ray then retries without limit).",
     )
 
 

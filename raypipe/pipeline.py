@@ -131,7 +131,8 @@ def build_dataset(config: PipelineConfig, documents: Optional[list[Document]] = 
     spec = resolve_engine(config)
     init_ray(config)
     config = _with_engine_defaults(config, spec)
-    ledger = start_ledger()
+    attempts = config.ray.max_doc_attempts
+    ledger = start_ledger() if attempts else None  # 0: no crash accounting
     ds = read_documents(docs, config.input)
     ds = render_stage(
         ds,
@@ -140,7 +141,7 @@ def build_dataset(config: PipelineConfig, documents: Optional[list[Document]] = 
         images=spec is not None,
         num_cpus=config.ray.render_num_cpus,
         concurrency=config.ray.render_concurrency,
-        guard=RenderGuard(ledger, config.ray.max_doc_attempts),
+        guard=RenderGuard(ledger, attempts) if ledger else None,
     )
     if spec is None:
         ds = text_layer_stage(ds)
