@@ -33,6 +33,8 @@ import re
 import zlib
 from typing import Optional
 
+from raypipe.samples import pdf_file
+
 MAX_OBJECTS = 100_000  # object headers looked at
 MAX_PAGES = 10_000  # pages rebuilt
 MAX_HEAD_BYTES = 64 * 1024  # an object's dictionary (text before ``stream``/``endobj``)
@@ -555,16 +557,7 @@ def write(pages: list[_Page], objects: _Objects, fonts_by_name: dict, xobjects_b
     bodies[tree - 1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
     catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % tree)
 
-    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(bodies, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(bodies) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(bodies) + 1, catalog, xref)
-    return bytes(out)
+    return pdf_file(bodies, catalog)
 
 
 def _closure(refs: list[bytes], objects: _Objects) -> list[RawObject]:

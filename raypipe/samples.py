@@ -1,7 +1,7 @@
 """Write small, valid PDFs with known content, with no dependency beyond the standard library.
 
-Used for the bundled examples and by the tests, which need documents whose page count, text,
-page size and rotation are known exactly.
+Used for the bundled examples, by the tests (documents whose page count, text, page size and
+rotation are known exactly), and by recover.py to write the file it rebuilds.
 """
 
 from __future__ import annotations
@@ -78,16 +78,21 @@ def pdf_bytes(pages: list[SamplePage], *, compress: bool = True) -> bytes:
         len(kids),
     )
 
+    return pdf_file(objects, catalog)
+
+
+def pdf_file(bodies: list[bytes], root: int) -> bytes:
+    """A complete PDF file of these object bodies (object ``i+1`` is ``bodies[i]``): header, objects,
+    cross-reference table and trailer, with object ``root`` as the catalog."""
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
-    for number, body in enumerate(objects, start=1):
+    for number, body in enumerate(bodies, start=1):
         offsets.append(len(out))
         out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
     xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, catalog, xref)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(bodies) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(bodies) + 1, root, xref)
     return bytes(out)
 
 
