@@ -17,7 +17,7 @@ from typing import AsyncIterator
 
 import pyarrow as pa
 
-from raypipe.config import EngineConfig
+from raypipe.config import EngineConfig, RayConfig
 from raypipe.errors import DocumentError
 from raypipe.faults import ActorGuard
 from raypipe.ocr import Generate, Generation, ocr_page, usable_text_layer
@@ -100,3 +100,24 @@ class PageEngine:
         pending = [asyncio.ensure_future(self.document(row)) for row in batch.to_pylist()]
         for done in asyncio.as_completed(pending):
             yield table([await done], WORK)
+
+
+def engine_stage(ds, engine: type[PageEngine], ray_cfg: RayConfig, ledger, constructor_kwargs: dict, **remote_args):
+    """The actor-pool stage every engine runs in: one document per block, and ``docs_in_flight`` of
+    those tasks at once on each actor's one event loop."""
+    import ray.data
+
+    return ds.map_batches(
+        engine,
+        fn_constructor_kwargs={**constructor_kwargs, "ledger": ledger, "max_doc_attempts": ray_cfg.max_doc_attempts},
+        batch_format="pyarrow",
+        batch_size=1,
+        zero_copy_batch=True,
+        compute=ray.data.ActorPoolStrategy(
+            min_size=ray_cfg.infer_actors,
+            max_size=ray_cfg.infer_max_actors or ray_cfg.infer_actors,
+            max_tasks_in_flight_per_actor=ray_cfg.docs_in_flight,
+            max_concurrent_calls_per_actor=ray_cfg.docs_in_flight,  # all on the actor's one event loop
+        ),
+        **remote_args,
+    )

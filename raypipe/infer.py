@@ -17,7 +17,7 @@ from functools import partial
 
 from raypipe.budget import FairBudget
 from raypipe.config import EngineConfig, RayConfig
-from raypipe.engine import PageEngine
+from raypipe.engine import PageEngine, engine_stage
 from raypipe.ocr import Generation, RequestRejected
 from raypipe.presets import Preset
 
@@ -138,8 +138,6 @@ def _placement_group_args(tensor_parallel_size: int) -> dict:
 
 
 def infer_stage(ds, spec: EngineSpec, ray_cfg: RayConfig, ledger=None):
-    import ray.data
-
     tp = spec.config.tensor_parallel_size
     kwargs: dict = {}
     if spec.device == "gpu" and tp > 1:
@@ -147,24 +145,5 @@ def infer_stage(ds, spec: EngineSpec, ray_cfg: RayConfig, ledger=None):
         num_gpus = 0  # the placement group holds the GPUs; vLLM's Ray executor places its workers there
     else:
         num_gpus = tp if spec.device == "gpu" else 0
-    return ds.map_batches(
-        VLLMInfer,
-        fn_constructor_kwargs={
-            "spec": spec,
-            "pages_in_flight": ray_cfg.pages_in_flight,
-            "ledger": ledger,
-            "max_doc_attempts": ray_cfg.max_doc_attempts,
-        },
-        batch_format="pyarrow",
-        batch_size=1,
-        zero_copy_batch=True,
-        num_gpus=num_gpus,
-        num_cpus=ray_cfg.infer_num_cpus,
-        compute=ray.data.ActorPoolStrategy(
-            min_size=ray_cfg.infer_actors,
-            max_size=ray_cfg.infer_max_actors or ray_cfg.infer_actors,
-            max_tasks_in_flight_per_actor=ray_cfg.docs_in_flight,
-            max_concurrent_calls_per_actor=ray_cfg.docs_in_flight,  # all on the actor's one event loop
-        ),
-        **kwargs,
-    )
+    args = {"spec": spec, "pages_in_flight": ray_cfg.pages_in_flight}
+    return engine_stage(ds, VLLMInfer, ray_cfg, ledger, args, num_gpus=num_gpus, num_cpus=ray_cfg.infer_num_cpus, **kwargs)

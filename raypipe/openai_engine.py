@@ -21,7 +21,7 @@ import time
 from typing import Optional
 
 from raypipe.config import EngineConfig, RayConfig
-from raypipe.engine import PageEngine
+from raypipe.engine import PageEngine, engine_stage
 from raypipe.ocr import Generate, Generation, RequestRejected
 from raypipe.presets import Preset
 
@@ -244,19 +244,4 @@ def check_endpoint(spec: OpenAISpec) -> list[str]:
 
 
 def openai_stage(ds, spec: OpenAISpec, ray_cfg: RayConfig, ledger=None):
-    import ray.data
-
-    return ds.map_batches(
-        OpenAIInfer,
-        fn_constructor_kwargs={"spec": spec, "ledger": ledger, "max_doc_attempts": ray_cfg.max_doc_attempts},
-        batch_format="pyarrow",
-        batch_size=1,
-        zero_copy_batch=True,
-        num_cpus=ray_cfg.openai_num_cpus,
-        compute=ray.data.ActorPoolStrategy(
-            min_size=ray_cfg.infer_actors,
-            max_size=ray_cfg.infer_max_actors or ray_cfg.infer_actors,
-            max_tasks_in_flight_per_actor=ray_cfg.docs_in_flight,
-            max_concurrent_calls_per_actor=ray_cfg.docs_in_flight,  # all on the actor's one event loop
-        ),
-    )
+    return engine_stage(ds, OpenAIInfer, ray_cfg, ledger, {"spec": spec}, num_cpus=ray_cfg.openai_num_cpus)
