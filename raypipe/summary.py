@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
 from raypipe.config import OutputConfig
+from raypipe.schema import OUTPUT, OUTPUT_PAGE
 from raypipe.write import META_DIR, existing_data_files, output_filesystem
 
 log = logging.getLogger("raypipe")
@@ -30,16 +31,11 @@ SUMMARY_FILE = "summary.json"
 
 # Only these columns are read back; of the pages, only their text source (a nested leaf).
 _DOC_COLUMNS = [
-    ("status", pa.string()),
-    ("error_code", pa.string()),
-    ("num_pages", pa.int32()),
-    ("num_pages_processed", pa.int32()),
-    ("prompt_tokens", pa.int64()),
-    ("completion_tokens", pa.int64()),
-    ("engine_started_at", pa.float64()),
-    ("engine_finished_at", pa.float64()),
+    OUTPUT.field(name)
+    for name in ("status", "error_code", "num_pages", "num_pages_processed", "prompt_tokens",
+                 "completion_tokens", "engine_started_at", "engine_finished_at")
 ]
-_PAGES = ("pages", pa.list_(pa.struct([("text_source", pa.string())])))
+_PAGES = pa.field("pages", pa.list_(pa.struct([OUTPUT_PAGE.field("text_source")])))
 _READ_SCHEMA = pa.schema(_DOC_COLUMNS + [_PAGES])
 
 
@@ -48,7 +44,7 @@ def _read_columns(fs: pafs.FileSystem, path: str, cfg: OutputConfig) -> pa.Table
         if cfg.format == "parquet":
             import pyarrow.parquet as pq
 
-            names = [name for name, _ in _DOC_COLUMNS] + ["pages.list.element.text_source"]
+            names = [field.name for field in _DOC_COLUMNS] + ["pages.list.element.text_source"]
             return pq.ParquetFile(f).read(columns=names)
         import pyarrow.json as pj
 
