@@ -156,14 +156,15 @@ def build_dataset(config: PipelineConfig, documents: Optional[list[Document]] = 
     return postprocess_stage(ds, config.engine.max_page_error_rate)
 
 
-def check_output(config: PipelineConfig) -> None:
-    """Existing output is resumed (when it has a checkpoint) or replaced (--fresh), never mixed."""
+def check_output(config: PipelineConfig) -> list[str]:
+    """Existing output is resumed (when it has a checkpoint) or replaced (--fresh), never mixed.
+    Returns the data files already there."""
     from raypipe.write import existing_data_files, has_checkpoint
 
     out = config.output
     existing = existing_data_files(out.output)
     if not existing or out.fresh:
-        return
+        return existing
     if not out.resume:
         raise OutputExistsError(
             f"output {out.output!r} already holds {len(existing)} data files (e.g. {existing[0]}) and "
@@ -174,6 +175,7 @@ def check_output(config: PipelineConfig) -> None:
             f"output {out.output!r} holds {len(existing)} data files (e.g. {existing[0]}) but no raypipe "
             "checkpoint to resume from; pass --fresh to replace them, or choose another --output"
         )
+    return existing
 
 
 @contextlib.contextmanager
@@ -208,16 +210,16 @@ def _run_context(config: PipelineConfig):
 def run(config: PipelineConfig) -> dict:
     """Run the whole job; returns the run summary. Exceptions only for what stops the whole job."""
     from raypipe import summary as summaries
-    from raypipe.write import clear_output, existing_data_files, write
+    from raypipe.write import clear_output, write
 
     if config.output is None:
         raise ValueError("run needs config.output (where to write); build_dataset does not")
     docs = list_documents(config.input)
-    check_output(config)
+    existing = check_output(config)
     start = time.perf_counter()
     if config.output.fresh:
         clear_output(config.output.output)
-    files_before = existing_data_files(config.output.output)
+    files_before = [] if config.output.fresh else existing
     with _run_context(config):
         ds = build_dataset(config, docs)
         write(ds, config.output)
