@@ -29,6 +29,16 @@ def rows_of(out: Path) -> dict[str, dict]:
     return {r["doc_id"]: r for r in rows}
 
 
+def poison_and_the_rest(out: Path, docs: Path, starts: int) -> dict[str, dict]:
+    """Checks one row per input and poison.pdf as a crashed row after ``starts`` starts; returns the rest."""
+    rows = rows_of(out)
+    assert sorted(rows) == sorted(p.name for p in docs.glob("*.pdf"))
+    poison = rows.pop("poison.pdf")
+    assert (poison["status"], poison["error_code"]) == ("failed", "crashed")
+    assert f"died {starts} times" in poison["error"]
+    return rows
+
+
 def test_poison_document_in_render_becomes_a_crashed_row(tmp_path):
     docs = tmp_path / "in"
     for i in range(12):
@@ -40,11 +50,7 @@ def test_poison_document_in_render_becomes_a_crashed_row(tmp_path):
         "--docs-per-block", "3", "--max-doc-attempts", "2", env={CRASH_TEST_ENV: "render:poison"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = rows_of(out)
-    assert sorted(rows) == sorted(p.name for p in docs.glob("*.pdf"))
-    poison = rows.pop("poison.pdf")
-    assert (poison["status"], poison["error_code"]) == ("failed", "crashed")
-    assert "died 2 times" in poison["error"]
+    rows = poison_and_the_rest(out, docs, starts=2)
     # the documents that shared the poison document's block were retried, not lost
     for doc_id, row in rows.items():
         assert row["status"] == "ok", (doc_id, row["error"])
@@ -179,11 +185,7 @@ def test_poison_document_in_the_engine_becomes_a_crashed_row(tiny_model, tmp_pat
         env={**OFFLINE_ENV, CRASH_TEST_ENV: "infer:poison"}, timeout=1200,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    rows = rows_of(out)
-    assert sorted(rows) == sorted(p.name for p in docs.glob("*.pdf"))
-    poison = rows.pop("poison.pdf")
-    assert (poison["status"], poison["error_code"]) == ("failed", "crashed")
-    assert "died 3 times" in poison["error"]
+    rows = poison_and_the_rest(out, docs, starts=3)
     for doc_id, row in rows.items():
         assert row["status"] == "ok", (doc_id, row["error"])
         assert row["pages"][0]["text"] == tiny_vl.RESPONSE_TEXT

@@ -7,6 +7,7 @@ import collections
 import gzip
 import json
 import shutil
+from pathlib import Path
 
 import pyarrow.dataset as pads
 
@@ -39,16 +40,22 @@ def read_parquet_rows(out) -> list[dict]:
     return pads.dataset(str(out), format="parquet").to_table(columns=columns).to_pylist()
 
 
+def summary_matching_rows(out: Path) -> tuple[list[dict], dict]:
+    """The rows read back and summary.json, after checking its counts against those rows."""
+    rows = read_parquet_rows(out)
+    summary = json.loads((out / "_raypipe" / "summary.json").read_text())
+    expected = expected_counts(rows)
+    assert {k: summary[k] for k in expected} == expected
+    return rows, summary
+
+
 def test_summary_matches_output_and_stages_are_timed(corpus, generated, tmp_path):
     inputs = tmp_path / "generated"
     shutil.copytree(generated, inputs)
     out = tmp_path / "out"
     result = run_cli("run", str(corpus), str(inputs), "-o", str(out), "--docs-per-block", "4")
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = read_parquet_rows(out)
-    summary = json.loads((out / "_raypipe" / "summary.json").read_text())
-    expected = expected_counts(rows)
-    assert {k: summary[k] for k in expected} == expected
+    rows, summary = summary_matching_rows(out)
     assert sum(summary["pages_by_text_source"].values()) == summary["pages_processed"]
     assert summary["pages_by_text_source"]["text_layer"] > 0
     run = summary["run"]
@@ -80,10 +87,7 @@ def test_summary_matches_output_and_stages_are_timed(corpus, generated, tmp_path
     write_pdf(inputs / "added-later.pdf", text_pages(["Added after the first run", "second page"]))
     again = run_cli("run", str(corpus), str(inputs), "-o", str(out), "--docs-per-block", "4")
     assert again.returncode == 0, again.stderr[-3000:]
-    rows = read_parquet_rows(out)
-    summary = json.loads((out / "_raypipe" / "summary.json").read_text())
-    expected = expected_counts(rows)
-    assert {k: summary[k] for k in expected} == expected
+    rows, summary = summary_matching_rows(out)
     assert summary["documents"] == run["documents"] + 1
     run = summary["run"]
     assert run["documents_listed"] == summary["documents"]
