@@ -33,7 +33,7 @@ def pages_to_images(n: int, longest_side: int) -> list[bytes]:
     """Render n pages of generated documents with raypipe's own render code (JPEG, as in a run)."""
     from raypipe.config import RenderConfig
     from raypipe.render import render_document
-    from raypipe.samples import SamplePage, pdf_bytes
+    from samples import SamplePage, pdf_bytes
 
     lines = tuple(f"Line {i}: the quick brown fox jumps over the lazy dog." for i in range(30))
     pdf = pdf_bytes([SamplePage(lines=lines, boxes=i % 5) for i in range(n)])
@@ -58,7 +58,7 @@ def raw_vllm(images: list[bytes], args, engine_args: dict, prompt: str, max_toke
 def raypipe_stage(images: list[bytes], args, spec, ray_cfg) -> tuple[float, int, int]:
     import ray
 
-    from raypipe.infer import infer_stage
+    from raypipe.engines.vllm import VLLMInfer
     from raypipe.schema import WORK
 
     rows = [
@@ -77,7 +77,7 @@ def raypipe_stage(images: list[bytes], args, spec, ray_cfg) -> tuple[float, int,
 
     blocks = [pa.Table.from_pylist([r], schema=WORK) for r in rows]
     ds = ray.data.from_arrow(blocks)
-    out = infer_stage(ds, spec, ray_cfg).select_columns(
+    out = VLLMInfer.stage(ds, spec, ray_cfg).select_columns(
         ["engine_started_at", "engine_finished_at", "completion_tokens", "pages"]
     ).take_all()
     start = min(r["engine_started_at"] for r in out)
@@ -113,19 +113,22 @@ def main() -> None:
         model = str(Path(tempfile.mkdtemp(prefix="raypipe-bench-")) / "tiny-vl")
         tiny_vl.build(model)
 
-    from raypipe.config import EngineConfig, RayConfig
-    from raypipe.infer import EngineSpec, _chat_prompt
-    from raypipe import presets
     import dataclasses
+
+    from raypipe.config import EngineConfig, EngineResources, RayConfig, VLLMOptions
+    from raypipe.engines import presets
+    from raypipe.engines.resolve import EngineSpec
+    from raypipe.engines.vllm import _chat_prompt, engine_args as vllm_engine_args
 
     preset = dataclasses.replace(presets.get(args.preset), model=model, parser=args.parser)
     engine_cfg = EngineConfig(
-        engine="vllm", preset=args.preset, model=model, parser=args.parser, device=args.device,
-        dtype=args.dtype, max_model_len=4096, enforce_eager=args.device == "cpu",
-        max_num_seqs=args.max_num_seqs, max_tokens=args.max_tokens, temperatures=[args.temperature],
+        engine="vllm", preset=args.preset, model=model, parser=args.parser,
+        max_tokens=args.max_tokens, temperatures=[args.temperature],
+        vllm=VLLMOptions(device=args.device, dtype=args.dtype, max_model_len=4096,
+                         enforce_eager=args.device == "cpu", max_num_seqs=args.max_num_seqs),
     )
-    spec = EngineSpec(preset=preset, config=engine_cfg, device=args.device)
-    engine_args = spec.engine_args()
+    spec = EngineSpec("vllm", engine_cfg, preset, device=args.device)
+    engine_args = vllm_engine_args(spec)
     images = pages_to_images(args.pages, args.longest_side)
     prompt = _chat_prompt(model, preset.prompt, preset.image_first, False)
 
@@ -148,13 +151,12 @@ def main() -> None:
         raise SystemExit("the raw vLLM run failed; see its output above")
     raw_s, raw_tokens = raw["seconds"], raw["tokens"]
 
-    from raypipe.config import InputConfig, PipelineConfig
-    from raypipe.pipeline import init_ray
-
     import ray
 
-    ray_cfg = RayConfig(docs_in_flight=64, pages_in_flight=512)
-    init_ray(PipelineConfig(input=InputConfig(inputs=["-"]), ray=ray_cfg))  # a local Ray as raypipe starts it
+    from raypipe.cluster import connect
+
+    ray_cfg = RayConfig(infer=EngineResources(docs_in_flight=64, pages_in_flight=512))
+    connect(ray_cfg)  # a local Ray as raypipe starts it
     ours_s, our_tokens, ok_pages = raypipe_stage(images, args, spec, ray_cfg)
     ray.shutdown()
 

@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from raypipe.samples import SamplePage, pdf_bytes
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from samples import SamplePage, pdf_bytes  # noqa: E402  (the tests' PDF generator)
 
 
 def session_pss_bytes(sid: int) -> int:

@@ -2,7 +2,7 @@
 
 For every corpus PDF (as it is, and rewritten in pdfTeX's object order), cut at 30/60/90% of its
 bytes: pages in the intact file, pages back through the render stage's repair path, and the
-content-stream scan's own time (``raypipe.recover.salvage``) in ms. Then the scan alone, in ms per
+content-stream scan's own time (``raypipe.pdf.salvage.salvage``) in ms. Then the scan alone, in ms per
 MB, on two 50 MB files: one of text pages (uncompressed: the most content to check), one mostly
 images.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import random
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -22,9 +23,11 @@ import pikepdf
 
 from raypipe.config import RenderConfig
 from raypipe.errors import DocumentError
-from raypipe.recover import salvage
+from raypipe.pdf.salvage import salvage
 from raypipe.render import render_document
-from raypipe.samples import SamplePage, pdf_bytes, pdflatex_layout
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from samples import SamplePage, pdf_bytes, pdflatex_layout  # noqa: E402  (the tests' PDF generator)
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sample-files"
 CUTS = (0.3, 0.6, 0.9)

@@ -13,6 +13,7 @@ import argparse
 import io
 import math
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import pypdfium2 as pdfium
 
 from raypipe.config import RenderConfig
 from raypipe.render import render_document
-from raypipe.samples import SamplePage, pdf_bytes
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from samples import SamplePage, pdf_bytes  # noqa: E402  (the tests' PDF generator)
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sample-files"
 

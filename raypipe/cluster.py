@@ -1,0 +1,90 @@
+"""Ray start-up, in one place: attach to the cluster the user means, or start a local one; and what
+the cluster offers.
+
+Which cluster, in order: ``--address`` / ``RayConfig.address``; ``RAY_ADDRESS``; a cluster this
+machine's ``ray start`` recorded in Ray's temp folder (``ray_current_cluster``) when it still
+answers; else a new local Ray sized for this machine. An address file left by a head that is gone
+is ignored, with a word in the log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+from typing import Optional
+
+from raypipe.config import RayConfig
+
+log = logging.getLogger("raypipe")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterResources:
+    """What the cluster offers now (logical resources summed over its nodes)."""
+
+    cpus: float = 0.0
+    gpus: float = 0.0
+    nodes: int = 1
+
+
+def recorded_head() -> Optional[str]:
+    """The address a ``ray start`` on this machine recorded (``ray_current_cluster``), if any."""
+    from ray._private.utils import read_ray_address
+
+    try:
+        return read_ray_address() or None
+    except OSError:
+        return None
+
+
+def _answers(address: str, timeout: float = 2.0) -> bool:
+    """Whether something listens at ``host:port`` (a live GCS; a stale file points at nothing)."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def connect(cfg: RayConfig) -> str:
+    """Attach to the cluster ``cfg`` names, or start a local Ray; a no-op when Ray is up already (a
+    notebook's own ``ray.init``). Returns how it connected, for the log."""
+    import ray
+    import ray.data
+
+    how = "an already initialised Ray"
+    if not ray.is_initialized():
+        address = cfg.address or os.environ.get("RAY_ADDRESS")
+        if address and address != "local":
+            ray.init(address=address, log_to_driver=True)
+            how = f"the Ray cluster at {address}"
+        else:
+            head = recorded_head() if not address else None
+            if head and _answers(head):
+                log.info("attaching to the Ray cluster at %s, started on this machine with `ray start` "
+                         "(pass --address local for a Ray of this run's own)", head)
+                # no address, as a plain ray.init() attaches: to the recorded cluster, with the token
+                # ~/.ray/auth_token holds when the cluster uses token authentication
+                ray.init(log_to_driver=True)
+                how = f"the Ray cluster at {head} (started with ray start)"
+            else:
+                if head:
+                    log.info("ignoring %s: no Ray cluster answers there any more; starting a local Ray", head)
+                # read by the raylet this starts; a cluster's own setting is left alone
+                os.environ.setdefault("RAY_worker_niceness", str(cfg.local_worker_niceness))
+                ray.init(address="local", num_cpus=cfg.local_num_cpus or max(os.cpu_count() or 1, 4))
+                how = "a local Ray started for this run"
+    ray.data.DataContext.get_current().memory_usage_poll_interval_s = cfg.task_memory_poll_seconds
+    return how
+
+
+def resources() -> ClusterResources:
+    """What the connected cluster offers now."""
+    import ray
+
+    total = ray.cluster_resources()
+    nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+    return ClusterResources(cpus=total.get("CPU", 0.0), gpus=total.get("GPU", 0.0), nodes=max(nodes, 1))

@@ -1,0 +1,151 @@
+"""What every engine shares at the document level: stamping the engine's columns, deciding which
+pages skip the model, timing, and dropping page images once a document is done.
+
+:class:`DocumentEngine` is the base of every engine. :class:`PageEngine` adds what the model engines
+share: a document's pages run through the per-page OCR logic (``raypipe.engines.pages``) at once,
+many documents in flight on one event loop, each yielded as soon as its last page is done. A model
+engine supplies one coroutine, ``generate(doc_id, image, temperature) -> Generation``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING, AsyncIterator, ClassVar
+
+import pyarrow as pa
+
+from raypipe.engines.image import PageImage
+from raypipe.engines.pages import Generation, ocr_page, usable_text_layer
+from raypipe.errors import DocumentError
+from raypipe.faults import ActorGuard
+from raypipe.schema import (
+    STATUS_FAILED,
+    TEXT_SOURCE_BLANK,
+    TEXT_SOURCE_FAILED,
+    TEXT_SOURCE_TEXT_LAYER,
+    WORK,
+    table,
+)
+
+if TYPE_CHECKING:
+    from raypipe.config import RayConfig
+    from raypipe.engines.resolve import EngineSpec
+
+
+class DocumentEngine:
+    """The engine stage's function for one engine (a ``map_batches`` UDF)."""
+
+    name: ClassVar[str] = ""  # the registry key and the row's ``engine`` column
+    needs_images: ClassVar[bool] = True  # whether the render stage must encode page images
+    num_cpus: ClassVar[float] = 1.0  # CPUs per task or actor unless configured
+
+    def __init__(self, spec: "EngineSpec"):
+        self.spec = spec
+        self.cfg = spec.config
+        self.preset = spec.preset
+
+    def route(self, page: dict) -> bool:
+        """Fill pages that skip the model; True when the page goes to the model."""
+        if page.get("image") is None:  # failed to render
+            page["text_source"] = page.get("text_source") or TEXT_SOURCE_FAILED
+            return False
+        if page.get("blank"):
+            page.update(text="", text_source=TEXT_SOURCE_BLANK)
+            return False
+        mode = self.cfg.ocr_mode
+        if mode == "never" or (mode == "auto" and usable_text_layer(page.get("text_layer"), self.cfg.min_text_layer_chars)):
+            page.update(text=page.get("text_layer") or "", text_source=TEXT_SOURCE_TEXT_LAYER)
+            return False
+        return True
+
+    def start(self, row: dict) -> list[dict]:
+        """Stamp the engine's columns on a document; returns the pages that go to the model."""
+        row.update(engine=self.name, engine_started_at=time.time())
+        if self.preset is not None:
+            row.update(model=self.preset.model, preset=self.preset.name)
+        if row.get("status") == STATUS_FAILED:
+            return []
+        return [page for page in row.get("pages") or [] if self.route(page)]
+
+    def finish(self, row: dict, started: float) -> dict:
+        """Drop the page images and record the document's time in the stage."""
+        for page in row.get("pages") or []:
+            page["image"] = None  # images stop here
+        row["engine_seconds"] = time.perf_counter() - started
+        row["engine_finished_at"] = time.time()
+        return row
+
+    @classmethod
+    def stage(cls, ds, spec: "EngineSpec", ray_cfg: "RayConfig", ledger=None):
+        """The engine stage of the pipeline; each engine says how it runs."""
+        raise NotImplementedError
+
+
+class PageEngine(DocumentEngine):
+    """Class UDF base for the model engines, on an actor pool: one document per block, many blocks
+    (documents) in flight on the actor's one event loop."""
+
+    def __init__(self, spec: "EngineSpec", ledger=None, max_doc_attempts: int = 3):
+        super().__init__(spec)
+        self.guard = ActorGuard(ledger, max_doc_attempts) if ledger is not None else None  # raypipe.faults
+        self.temperatures = tuple(self.cfg.temperatures or self.preset.temperatures)
+        self.max_tokens = self.cfg.max_tokens or self.preset.max_tokens
+
+    async def generate(self, doc_id: str, image: PageImage, temperature: float) -> Generation:
+        """One model call for one page image; raise ``RequestRejected`` to fail the page."""
+        raise NotImplementedError
+
+    async def document(self, row: dict) -> dict:
+        try:
+            async with self.guard.attempt(row["doc_id"]) if self.guard else contextlib.nullcontext():
+                return await self._document(row)
+        except DocumentError as e:  # it crashed its actor max_doc_attempts times
+            row.update(status=STATUS_FAILED, error_code=e.code.value, error=e.message, pages=[], num_pages_processed=0)
+            row.update(engine=self.name, model=self.preset.model, preset=self.preset.name)
+            return row
+
+    async def _document(self, row: dict) -> dict:
+        started = time.perf_counter()
+        to_model = self.start(row)
+        doc_id = row["doc_id"]
+
+        async def generate(image: PageImage, temperature: float) -> Generation:
+            return await self.generate(doc_id, image, temperature)
+
+        await asyncio.gather(
+            *(ocr_page(p, self.preset, generate, self.cfg.max_attempts, self.temperatures) for p in to_model)
+        )
+        pages = row.get("pages") or []
+        row["prompt_tokens"] = sum(p.get("prompt_tokens") or 0 for p in pages)
+        row["completion_tokens"] = sum(p.get("completion_tokens") or 0 for p in pages)
+        return self.finish(row, started)
+
+    async def __call__(self, batch: pa.Table) -> AsyncIterator[pa.Table]:
+        pending = [asyncio.ensure_future(self.document(row)) for row in batch.to_pylist()]
+        for done in asyncio.as_completed(pending):
+            yield table([await done], WORK)
+
+    @classmethod
+    def actor_stage(cls, ds, ray_cfg: "RayConfig", ledger, constructor_kwargs: dict, **remote_args):
+        """The actor-pool stage every model engine runs in: one document per block, and
+        ``docs_in_flight`` of those tasks at once on each actor's one event loop."""
+        import ray.data
+
+        pool = ray_cfg.infer
+        return ds.map_batches(
+            cls,
+            fn_constructor_kwargs={**constructor_kwargs, "ledger": ledger, "max_doc_attempts": ray_cfg.max_doc_attempts},
+            batch_format="pyarrow",
+            batch_size=1,
+            zero_copy_batch=True,
+            compute=ray.data.ActorPoolStrategy(
+                min_size=pool.actors,
+                max_size=pool.max_actors or pool.actors,
+                max_tasks_in_flight_per_actor=pool.docs_in_flight,
+                max_concurrent_calls_per_actor=pool.docs_in_flight,  # all on the actor's one event loop
+            ),
+            **ray_cfg.stage("infer", cls.num_cpus),
+            **remote_args,
+        )

@@ -1,0 +1,45 @@
+"""The text-layer engine: each page's text is the PDF's own text layer. No model, no GPU.
+
+The cheapest engine: the default where no model is asked for, and the baseline the model engines
+are compared with. It runs as plain tasks, several documents per block.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pyarrow as pa
+
+from raypipe.engines.base import DocumentEngine
+from raypipe.schema import TEXT_SOURCE_FAILED, TEXT_SOURCE_TEXT_LAYER, WORK, table
+
+
+class TextLayerEngine(DocumentEngine):
+    name = "text-layer"
+    needs_images = False
+    num_cpus = 0.25
+
+    def route(self, page: dict) -> bool:
+        if page.get("text_layer") is None:  # its text could not be read
+            page["text"], page["text_source"] = None, TEXT_SOURCE_FAILED
+        else:
+            page["text"], page["text_source"] = page["text_layer"], TEXT_SOURCE_TEXT_LAYER
+        return False
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows = batch.to_pylist()
+        for row in rows:
+            started = time.perf_counter()
+            self.start(row)
+            self.finish(row, started)
+        return table(rows, WORK)
+
+    @classmethod
+    def stage(cls, ds, spec, ray_cfg, ledger=None):
+        return ds.map_batches(
+            cls(spec),
+            batch_format="pyarrow",
+            batch_size=None,
+            zero_copy_batch=True,
+            **ray_cfg.stage("infer", cls.num_cpus),
+        )

