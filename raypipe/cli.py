@@ -19,7 +19,6 @@ from raypipe.errors import UsageError
 
 # Fields that are not plain --options.
 _POSITIONAL = {("input", "inputs")}
-_REQUIRED = {("output", "output")}
 _SHORT = {("output", "output"): "-o"}
 
 
@@ -58,8 +57,14 @@ def options(model: type[BaseModel] = PipelineConfig, path: tuple[str, ...] = (),
     found = []
     for name, field in model.model_fields.items():
         meta = _cli_meta(field)
+        if meta.get("hidden"):
+            continue  # a config-file field only (a secret)
         if _is_section(field.annotation):
-            sub_prefix = prefix if not path else prefix + (meta.get("prefix") if meta.get("prefix") is not None else name + "-")
+            given = meta.get("prefix")
+            if not path:  # a top-level section's fields keep their own names unless it says otherwise
+                sub_prefix = given or ""
+            else:
+                sub_prefix = prefix + (given if given is not None else name + "-")
             found += options(_unwrap(field.annotation)[0], path + (name,), sub_prefix)
             continue
         flag = meta.get("flag") or "--" + prefix + name.replace("_", "-")
@@ -98,7 +103,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> list[Option]:
         elif inner is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(inner) is list:
-            kwargs["nargs"] = "+"
+            kwargs["nargs"] = _cli_meta(field).get("nargs") or "+"
             kwargs["metavar"] = name.upper().rstrip("S")
             item = typing.get_args(inner)[0]
             if item in (int, float):
@@ -115,22 +120,61 @@ def add_config_options(parser: argparse.ArgumentParser) -> list[Option]:
             kwargs.update(nargs="*", metavar="INPUT")
             group.add_argument(option.dest, **kwargs)
             continue
-        if option.path in _REQUIRED:
-            kwargs.pop("default")
-            kwargs["required"] = True
         group.add_argument(*option.flags, **kwargs)
     return found
 
 
-def config_from_args(args: argparse.Namespace, found: list[Option]) -> PipelineConfig:
+def _put(nested: dict, path: tuple[str, ...], value: Any) -> None:
+    for part in path[:-1]:
+        nested = nested.setdefault(part, {})
+    nested[path[-1]] = value
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def config_file(path: str) -> dict:
+    """A job's configuration from a YAML (or JSON) file, nested like the configuration: keys are section
+    names (``engine: {vllm: {dtype: ...}}``) or option names (``max-pages: 50``, ``base_url: ...``).
+    Secrets can live here (``passwords``, ``engine: {openai: {api_key: ...}}``) instead of an entrypoint."""
+    import yaml
+
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except OSError as e:
+        raise UsageError(f"--config: cannot read {path!r} ({e.strerror or e})") from e
+    except yaml.YAMLError as e:
+        raise UsageError(f"--config: {path!r} is not valid YAML ({e})") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"--config: {path!r} must hold a mapping of options, not {type(data).__name__}")
+    by_flag = {flag.lstrip("-").replace("-", "_"): option.path for option in options() for flag in option.flags if flag.startswith("--")}
     nested: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).lstrip("-").replace("-", "_")
+        if name in PipelineConfig.model_fields:
+            nested = _merge(nested, {name: value})
+        elif name in by_flag:
+            _put(nested, by_flag[name], value)
+        else:
+            raise UsageError(f"--config: {path!r} has an unknown option {key!r}")
+    return nested
+
+
+def config_from_args(args: argparse.Namespace, found: list[Option]) -> PipelineConfig:
+    """The configuration: a --config file first, then every option given on the command line over it."""
+    nested: dict[str, Any] = config_file(args.config) if getattr(args, "config", None) else {}
+    given: dict[str, Any] = {}
     for option in found:
         if hasattr(args, option.dest):
-            node = nested
-            for part in option.path[:-1]:
-                node = node.setdefault(part, {})
-            node[option.path[-1]] = getattr(args, option.dest)
-    return PipelineConfig.model_validate(nested)
+            _put(given, option.path, getattr(args, option.dest))
+    return PipelineConfig.model_validate(_merge(nested, given))
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -158,6 +202,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, list[Option]]:
         "run",
         help="process PDFs and write one row per document",
         description="Process PDFs and write one output row per input document.",
+    )
+    run.add_argument(
+        "--config", metavar="FILE", help="A YAML file of options (the same names as here, or nested by section); "
+        "options given on the command line win. Keeps secrets and long option lists out of an entrypoint.",
     )
     found = add_config_options(run)
     sub.add_parser("presets", help="list the model presets", description="List the model presets.")

@@ -14,6 +14,7 @@ from typing import Optional, Union
 
 from raypipe import engines
 from raypipe.config import PipelineConfig
+from raypipe.errors import UsageError
 from raypipe.faults import RenderGuard, start_ledger
 from raypipe.plan import Plan, make_plan
 from raypipe.postprocess import postprocess_stage
@@ -78,7 +79,7 @@ def run(config: PipelineConfig, plan: Optional[Plan] = None) -> dict:
     from raypipe.write import clear_output, write
 
     if config.output is None:
-        raise ValueError("run needs config.output (where to write); build_dataset does not")
+        raise UsageError("--output (output.output) is required: where to write (build_dataset needs none)")
     start = time.perf_counter()
     plan = plan or make_plan(config)
     out = plan.config.output

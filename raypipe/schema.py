@@ -15,11 +15,13 @@ TEXT_SOURCE_TEXT_LAYER = "text_layer"  # the PDF's own text layer (text-layer en
 TEXT_SOURCE_MODEL = "model"  # the OCR model's output
 TEXT_SOURCE_FALLBACK = "text_layer_fallback"  # the model failed on this page; its text layer stands in
 TEXT_SOURCE_BLANK = "blank"  # no ink and no text layer: never sent to a model
+TEXT_SOURCE_NEEDS_OCR = "needs_ocr"  # ink but no text, and no model was asked (text-layer engine, ocr_mode never)
 TEXT_SOURCE_FAILED = "failed"  # no text at all
 FAILED_TEXT_SOURCES = (TEXT_SOURCE_FAILED, TEXT_SOURCE_FALLBACK)
 
 STATUS_OK = "ok"
 STATUS_PARTIAL = "partial"
+STATUS_NEEDS_OCR = "needs_ocr"  # some pages have ink but no text: the document still needs OCR
 STATUS_FAILED = "failed"
 
 # read -> render

@@ -73,7 +73,8 @@ def resolve_engine(cfg: "EngineConfig", cluster: Optional["ClusterResources"]) -
     if name == "text-layer":
         return EngineSpec(name, cfg)
     if name == "openai":
-        return EngineSpec(name, cfg, _preset(cfg), api_key=os.environ.get(cfg.openai.api_key_env) or None)
+        api_key = cfg.openai.api_key or os.environ.get(cfg.openai.api_key_env) or None
+        return EngineSpec(name, cfg, _preset(cfg), api_key=api_key)
     if cluster is None:
         raise ValueError("the vllm engine is resolved against the cluster's resources")
     device = cfg.vllm.device if cfg.vllm.device != "auto" else ("gpu" if cluster.gpus else "cpu")
