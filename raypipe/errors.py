@@ -60,5 +60,10 @@ class OutputExistsError(UsageError):
     """The output folder holds data files that cannot be resumed, and --fresh was not given."""
 
 
+class OutputRefusedError(UsageError):
+    """The output folder cannot be used, or started over, as asked (busy, not raypipe's, an input folder,
+    written with other settings); the message says why and what to do."""
+
+
 class EngineUnavailableError(UsageError):
     """The engine asked for cannot run on this cluster or endpoint; the message says what to do."""

@@ -12,10 +12,11 @@ import copy
 import time
 from typing import Optional, Union
 
-from raypipe import engines
+from raypipe import engines, retry
 from raypipe.config import PipelineConfig
 from raypipe.errors import UsageError
 from raypipe.faults import RenderGuard, start_ledger
+from raypipe.output import Lease, OutputFolder
 from raypipe.plan import Plan, make_plan
 from raypipe.postprocess import postprocess_stage
 from raypipe.read import read_documents
@@ -38,13 +39,14 @@ def build_dataset(config: Union[PipelineConfig, Plan]):
         images=engine.needs_images,
         remote_args=config.ray.stage("render", 1.0),
         guard=RenderGuard(ledger, attempts) if ledger else None,
+        storage=config.storage,
     )
     ds = engine.stage(ds, spec, config.ray, ledger)
     return postprocess_stage(ds, config.engine.max_page_error_rate, config.ray.stage("postprocess", 0.25))
 
 
 @contextlib.contextmanager
-def _run_context(config: PipelineConfig):
+def _run_context(config: PipelineConfig, folder: OutputFolder):
     """Ray Data settings for one run, restored afterwards (a notebook's context is left as it was).
     A Dataset keeps the context it was built in, so they are set before building."""
     import ray.data
@@ -56,7 +58,7 @@ def _run_context(config: PipelineConfig):
     options = copy.copy(context.execution_options)
     options.verbose_progress = on  # a progress line per stage, also when stdout is not a terminal
     settings = {
-        "checkpoint_config": checkpoint_config(config.output.output) if config.output.resume else None,
+        "checkpoint_config": checkpoint_config(folder) if config.output.resume else None,
         "enable_progress_bars": on,
         "enable_operator_progress_bars": on,
         "execution_options": options,
@@ -76,26 +78,37 @@ def run(config: PipelineConfig, plan: Optional[Plan] = None) -> dict:
     """Run the whole job; returns the run summary. Raises UsageError (before any actor starts) for a
     problem with the options; other exceptions only for what stops the whole job."""
     from raypipe import summary as summaries
-    from raypipe.write import clear_output, write
+    from raypipe.write import write
 
     if config.output is None:
         raise UsageError("--output (output.output) is required: where to write (build_dataset needs none)")
     start = time.perf_counter()
     plan = plan or make_plan(config)
     out = plan.config.output
-    if out.fresh:
-        clear_output(out.output)
-    with _run_context(plan.config):
-        ds = build_dataset(plan)
-        write(ds, out)
-    result = summaries.collect(
-        out,
-        time.perf_counter() - start,
-        [] if out.fresh else plan.existing_files,
-        stages=summaries.stage_stats(ds),
-        documents_listed=len(plan.documents),
-    )
-    if out.summary:
-        result["summary_path"] = summaries.save(result, out)
-        print(summaries.render_table(result), flush=True)
-    return result
+    folder = OutputFolder(out.output, plan.config.storage)
+    lease = Lease(folder, plan.run_id).acquire()  # every check has passed: only now is anything deleted
+    try:
+        if out.fresh:
+            folder.clear()
+        folder.claim(plan.run_id, plan.settings)
+        retry.recover(folder)  # a rewrite a crash interrupted
+        if out.retry_failed:
+            retry.release(folder, out.retry_failed, [d.doc_id for d in plan.documents], plan.run_id)
+        before = folder.data_files()
+        with _run_context(plan.config, folder):
+            ds = build_dataset(plan)
+            write(ds, out, folder, plan.run_id)
+        result = summaries.collect(
+            folder,
+            out,
+            time.perf_counter() - start,
+            before,
+            stages=summaries.stage_stats(ds),
+            documents_listed=len(plan.documents),
+        )
+        if out.summary:
+            result["summary_path"] = summaries.save(result, folder)
+            print(summaries.render_table(result), flush=True)
+        return result
+    finally:
+        lease.release()

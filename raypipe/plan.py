@@ -4,20 +4,23 @@ the output's state, the engine and its device, the cluster. Each check raises a
 
 Order matters: what needs no Ray is checked first (inputs, output, an openai endpoint), so that a
 wrong option costs no cluster start; then Ray is started or attached to, once, and the engine is
-resolved against what the cluster offers.
+resolved against what the cluster offers. Nothing is deleted or written here.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+import time
 from typing import Optional
 
 from raypipe import cluster
 from raypipe.config import PipelineConfig
 from raypipe.engines.resolve import EngineSpec, resolve_engine, with_engine_defaults
-from raypipe.errors import OutputExistsError
-from raypipe.read import Document, list_documents
+from raypipe.errors import OutputExistsError, OutputRefusedError
+from raypipe.listing import Document, input_roots, list_documents
+from raypipe.output import LEASE, OutputFolder, check_fresh, lease_blocks, new_run_id
 
 log = logging.getLogger("raypipe")
 
@@ -28,39 +31,93 @@ class Plan:
     documents: list[Document]
     engine: EngineSpec
     cluster: cluster.ClusterResources
-    existing_files: list[str]  # data files already in the output (resumed, or deleted by --fresh)
+    existing_files: list[str]  # raypipe's data files already in the output (resumed, or deleted by --fresh)
+    run_id: str = dataclasses.field(default_factory=new_run_id)
+    settings: dict = dataclasses.field(default_factory=dict)  # what shapes the text (see text_settings)
 
 
-def check_output(config: PipelineConfig) -> list[str]:
-    """Existing output is resumed (when it has a checkpoint) or replaced (--fresh), never mixed.
-    Returns the data files already there."""
-    from raypipe.write import existing_data_files, has_checkpoint
+def text_settings(config: PipelineConfig, spec: EngineSpec) -> dict:
+    """The settings that change what a run writes; an output keeps one set (see ``check_settings``)."""
+    render = config.render
+    settings = {
+        "engine": spec.name,
+        "format": config.output.format if config.output else None,
+        "pages": [render.first_page, render.last_page, render.max_pages],
+    }
+    if spec.preset is not None:
+        settings.update(
+            model=spec.preset.model,
+            preset=spec.preset.name,
+            prompt=hashlib.sha256(spec.preset.prompt.encode()).hexdigest()[:16],
+            parser=spec.preset.parser,
+            longest_side=render.longest_side,
+            ocr_mode=config.engine.ocr_mode,
+        )
+    return settings
 
-    out = config.output
-    if out is None:
+
+def check_output(config: PipelineConfig, folder: Optional[OutputFolder]) -> list[str]:
+    """Existing output is resumed (when it has a checkpoint) or started over (--fresh, only where raypipe
+    can prove what it wrote), never mixed with files raypipe did not write. Returns raypipe's data
+    files already there. Deletes nothing."""
+    if folder is None:
         return []
-    existing = existing_data_files(out.output)
-    if not existing or out.fresh:
-        return existing
-    if not out.resume:
+    out = config.output
+    held = folder.read_json(LEASE)
+    if held and lease_blocks(held, time.time()):
+        raise OutputRefusedError(
+            f"output {out.output!r} is in use by raypipe run {held.get('run_id')} (host {held.get('host')}, "
+            f"pid {held.get('pid')}); wait for it to finish, or choose another --output"
+        )
+    if out.fresh:
+        check_fresh(folder, input_roots(config.input))
+    foreign = folder.foreign()
+    if foreign:
         raise OutputExistsError(
-            f"output {out.output!r} already holds {len(existing)} data files (e.g. {existing[0]}) and "
+            f"output {out.output!r} holds files raypipe did not write (e.g. {foreign[0]!r}); raypipe writes only "
+            "into a new or empty folder, or one of its own outputs. Choose another --output"
+        )
+    existing = folder.data_files()
+    if out.retry_failed and not out.resume:
+        raise OutputExistsError("--retry-failed needs the checkpoint; it cannot be combined with --no-resume")
+    if out.fresh:
+        return existing
+    if existing and not out.resume:
+        raise OutputExistsError(
+            f"output {out.output!r} already holds {len(existing)} raypipe data files (e.g. {existing[0]}) and "
             "--no-resume was given; pass --fresh to replace them"
         )
-    if not has_checkpoint(out.output):
+    if existing and not folder.has_checkpoint():
         raise OutputExistsError(
-            f"output {out.output!r} holds {len(existing)} data files (e.g. {existing[0]}) but no raypipe "
-            "checkpoint to resume from; pass --fresh to replace them, or choose another --output"
+            f"output {out.output!r} holds {len(existing)} raypipe data files (e.g. {existing[0]}) written without "
+            "a checkpoint (--no-resume), so it cannot be resumed; pass --fresh to start over, or choose another --output"
         )
     return existing
+
+
+def check_settings(config: PipelineConfig, folder: Optional[OutputFolder], settings: dict) -> None:
+    """A resume with settings that change the text is refused unless --allow-changed-settings."""
+    if folder is None or config.output.fresh or config.output.allow_changed_settings:
+        return
+    recorded = (folder.marker() or {}).get("settings")
+    if not recorded or not (folder.data_files() or folder.has_checkpoint()):
+        return
+    changed = {k: (recorded.get(k), v) for k, v in settings.items() if recorded.get(k) != v}
+    if changed:
+        what = "; ".join(f"{k}: {old!r} before, {new!r} now" for k, (old, new) in sorted(changed.items()))
+        raise OutputRefusedError(
+            f"output {config.output.output!r} was written with other settings ({what}). Pass "
+            "--allow-changed-settings to resume into it anyway, --fresh to start over, or choose another --output"
+        )
 
 
 def make_plan(config: PipelineConfig, documents: Optional[list[Document]] = None) -> Plan:
     """Run every pre-run check once and start (or attach to) Ray; raises UsageError."""
     from raypipe.engines.openai import check_endpoint
 
-    docs = documents if documents is not None else list_documents(config.input)
-    existing = check_output(config)
+    docs = documents if documents is not None else list_documents(config.input, config.storage)
+    folder = OutputFolder(config.output.output, config.storage) if config.output else None
+    existing = check_output(config, folder)
     spec = None
     if config.engine.engine == "openai":  # needs no cluster: check the endpoint before Ray starts
         spec = resolve_engine(config.engine, None)
@@ -69,4 +126,7 @@ def make_plan(config: PipelineConfig, documents: Optional[list[Document]] = None
     resources = cluster.resources()
     log.info("running on %s: %g CPUs, %g GPUs, %d nodes", how, resources.cpus, resources.gpus, resources.nodes)
     spec = spec or resolve_engine(config.engine, resources)
-    return Plan(with_engine_defaults(config, spec), docs, spec, resources, existing)
+    config = with_engine_defaults(config, spec)
+    settings = text_settings(config, spec)
+    check_settings(config, folder, settings)
+    return Plan(config, docs, spec, resources, existing, settings=settings)

@@ -10,7 +10,6 @@ files this run wrote and the stages it executed.
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import time
 from collections.abc import Collection
@@ -21,8 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
 from raypipe.config import OutputConfig
+from raypipe.output import OutputFolder
 from raypipe.schema import OUTPUT, OUTPUT_PAGE
-from raypipe.write import META_DIR, existing_data_files, output_filesystem
 
 log = logging.getLogger("raypipe")
 
@@ -89,6 +88,7 @@ def _rate(count: float, seconds: Optional[float]) -> Optional[float]:
 
 
 def collect(
+    folder: OutputFolder,
     cfg: OutputConfig,
     wall_seconds: float,
     files_before: Collection[str] = (),
@@ -97,14 +97,18 @@ def collect(
 ) -> dict:
     """Read the output back. ``files_before``: data files that were there before this run (they count
     in the totals, not in this run's figures)."""
-    fs, root = output_filesystem(cfg.output)
     whole, this_run = _Tally(), _Tally()
     before = set(files_before)
-    files = existing_data_files(cfg.output)
-    for rel in files:
-        t = _read_columns(fs, f"{root}/{rel}", cfg)
+    unreadable = []
+    for name in folder.data_files():
+        try:
+            t = _read_columns(folder.fs, f"{folder.root}/{name}", cfg)
+        except (OSError, ValueError, pa.ArrowException) as e:  # a damaged file must not cost the summary
+            log.warning("summary: cannot read %s (%s); it is left out of the counts", name, e)
+            unreadable.append(name)
+            continue
         whole.add(t)
-        if rel not in before:
+        if name not in before:
             this_run.add(t)
     window = None
     if this_run.engine_start is not None and this_run.engine_end is not None:
@@ -114,6 +118,7 @@ def collect(
         "output": cfg.output,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "data_files": whole.files,
+        "unreadable_files": unreadable,
         "documents": whole.documents,
         "documents_by_status": dict(sorted(whole.status.items())),
         "failures_by_error_code": dict(sorted(whole.codes.items())),
@@ -186,13 +191,9 @@ def stage_stats(ds) -> list[dict]:
     return stages
 
 
-def save(summary: dict, cfg: OutputConfig) -> str:
-    fs, root = output_filesystem(cfg.output)
-    fs.create_dir(f"{root}/{META_DIR}", recursive=True)
-    path = f"{root}/{META_DIR}/{SUMMARY_FILE}"
-    with fs.open_output_stream(path) as f:
-        f.write(json.dumps(summary, indent=2).encode())
-    return path
+def save(summary: dict, folder: OutputFolder) -> str:
+    folder.write_json(SUMMARY_FILE, summary)
+    return f"{folder.meta}/{SUMMARY_FILE}"
 
 
 def _pairs(counts: dict) -> str:

@@ -14,14 +14,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from raypipe.config import OutputConfig
-from raypipe.storage import is_uri, resolve
-
-# Readers skip names starting with '_' or '.', so run metadata kept under this name is never data.
-META_DIR = "_raypipe"
-
-
-# A data file being written; the name starts with '.', so readers skip it until it is renamed.
-PART_PREFIX, PART_SUFFIX = ".", ".raypipe-part"
+from raypipe.output import CHECKPOINT, META_DIR, PART_PREFIX, PART_SUFFIX, OutputFolder
 
 
 def part_path(path: str) -> str:
@@ -113,7 +106,8 @@ class StagedLocalFileSystem(pafs.FileSystemHandler):
         return self.fs.open_append_stream(path)
 
 
-def _jsonl_datasink(path: str, cfg: OutputConfig, filesystem=None):
+def _jsonl_datasink(path: str, cfg: OutputConfig, run_id: str, filesystem=None):
+    from ray.data.datasource import FilenameProvider
     from ray.data.datasource.file_datasink import BlockBasedFileDatasink
 
     class JsonlDatasink(BlockBasedFileDatasink):
@@ -131,80 +125,43 @@ def _jsonl_datasink(path: str, cfg: OutputConfig, filesystem=None):
         file_format=ext,
         min_rows_per_file=cfg.rows_per_file,
         open_stream_args={"compression": codec} if codec else None,
+        filename_provider=FilenameProvider(dataset_uuid=run_id, file_format=ext),
     )
 
 
-def output_filesystem(output: str) -> tuple[pafs.FileSystem, str]:
-    return resolve(output)
+def checkpoint_path(folder: OutputFolder) -> str:
+    """Where the resume checkpoint of an output lives: beside the data, under a name readers skip."""
+    if not folder.local:
+        return folder.output.rstrip("/") + f"/{META_DIR}/{CHECKPOINT}"
+    return f"{folder.root}/{META_DIR}/{CHECKPOINT}"
 
 
-def existing_data_files(output: str) -> list[str]:
-    """Data files already in the output folder (metadata under ``_``/``.`` names excluded)."""
-    fs, root = output_filesystem(output)
-    if fs.get_file_info(root).type == pafs.FileType.NotFound:
-        return []
-    files = fs.get_file_info(pafs.FileSelector(root, recursive=True))
-    rel = [f.path[len(root) :].lstrip("/") for f in files if f.type == pafs.FileType.File]
-    return [r for r in rel if not any(part.startswith(("_", ".")) for part in r.split("/"))]
-
-
-def checkpoint_path(output: str) -> str:
-    """Where the resume checkpoint of ``output`` lives: beside the data, under a name readers skip."""
-    if is_uri(output):
-        return output.rstrip("/") + f"/{META_DIR}/checkpoint"
-    return output_filesystem(output)[1] + f"/{META_DIR}/checkpoint"
-
-
-def has_checkpoint(output: str) -> bool:
-    fs, root = output_filesystem(output)
-    return fs.get_file_info(f"{root}/{META_DIR}/checkpoint").type == pafs.FileType.Directory
-
-
-def remove_parts(output: str) -> int:
-    """Delete part files a crash left behind (never data: readers skip them); returns how many."""
-    fs, root = output_filesystem(output)
-    if is_uri(output) or fs.get_file_info(root).type == pafs.FileType.NotFound:
-        return 0
-    parts = [
-        f.path
-        for f in fs.get_file_info(pafs.FileSelector(root, recursive=True))
-        if f.type == pafs.FileType.File and f.base_name.startswith(PART_PREFIX) and f.base_name.endswith(PART_SUFFIX)
-    ]
-    for path in parts:
-        fs.delete_file(path)
-    return len(parts)
-
-
-def clear_output(output: str) -> None:
-    """Delete the data files and the checkpoint (a fresh start)."""
-    fs, root = output_filesystem(output)
-    remove_parts(output)
-    for rel in existing_data_files(output):
-        fs.delete_file(f"{root}/{rel}")
-    if has_checkpoint(output):
-        fs.delete_dir(f"{root}/{META_DIR}/checkpoint")
-
-
-def checkpoint_config(output: str):
+def checkpoint_config(folder: OutputFolder):
     """Ray Data's checkpointing keyed on doc_id: each data file is committed with the ids it holds
     (pending record, data file, commit); a rerun filters committed ids right after the read and
     deletes data files whose commit never happened."""
     from ray.data.checkpoint import CheckpointConfig
 
     return CheckpointConfig(
-        id_column="doc_id", checkpoint_path=checkpoint_path(output), delete_checkpoint_on_success=False
+        id_column="doc_id", checkpoint_path=checkpoint_path(folder), delete_checkpoint_on_success=False,
+        override_filesystem=None if folder.local else folder.fs,
     )
 
 
-def write(ds, cfg: OutputConfig) -> None:
-    """Run the pipeline by writing it; returns when every file is closed."""
-    if is_uri(cfg.output):
-        path, filesystem = cfg.output, None
+def write(ds, cfg: OutputConfig, folder: OutputFolder, run_id: str) -> None:
+    """Run the pipeline by writing it; returns when every file is closed. Every file is named
+    ``RUN_...`` (``run_id`` is recorded under ``_raypipe/runs/``), which is how raypipe later proves
+    a file in the output folder is its own."""
+    from ray.data.datasource import FilenameProvider
+
+    if folder.local:
+        path, filesystem = folder.root, pafs.PyFileSystem(StagedLocalFileSystem())
+        folder.remove_parts()
     else:
-        path, filesystem = output_filesystem(cfg.output)[1], pafs.PyFileSystem(StagedLocalFileSystem())
-        remove_parts(cfg.output)
+        path, filesystem = folder.root, folder.fs
     if cfg.format == "parquet":
         codec = cfg.compression if cfg.compression not in (None, "none") else ("snappy" if cfg.compression is None else "none")
-        ds.write_parquet(path, min_rows_per_file=cfg.rows_per_file, compression=codec, filesystem=filesystem)
+        ds.write_parquet(path, min_rows_per_file=cfg.rows_per_file, compression=codec, filesystem=filesystem,
+                         filename_provider=FilenameProvider(dataset_uuid=run_id, file_format="parquet"))
     else:
-        ds.write_datasink(_jsonl_datasink(path, cfg, filesystem))
+        ds.write_datasink(_jsonl_datasink(path, cfg, run_id, filesystem))

@@ -71,11 +71,15 @@ def test_unreachable_endpoint_fails_before_ray_starts(tmp_path, generated):
 
 
 def test_foreign_output_is_refused_before_ray_starts(generated, tmp_path):
+    """A folder holding files raypipe did not write is refused, and --fresh is not offered: raypipe
+    deletes only what it can prove it wrote."""
     out = tmp_path / "out"
     out.mkdir()
     (out / "someone-elses.parquet").write_bytes(b"PAR1")
-    refused = run_main("run", str(generated), "-o", str(out))
-    assert refused.returncode == 2 and "--fresh" in refused.stderr and "checkpoint" in refused.stderr
+    for extra in ([], ["--fresh"]):
+        refused = run_main("run", str(generated), "-o", str(out), *extra)
+        assert refused.returncode == 2 and "someone-elses.parquet" in refused.stderr, refused.stderr
+        assert "pass --fresh" not in refused.stderr
     assert (out / "someone-elses.parquet").read_bytes() == b"PAR1"
 
 

@@ -8,21 +8,25 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from raypipe.write import StagedLocalFileSystem, existing_data_files, part_path, remove_parts
+from raypipe.output import OutputFolder
+from raypipe.write import StagedLocalFileSystem, part_path
 
 
 def test_a_file_appears_under_its_name_only_once_closed(tmp_path):
     fs = pafs.PyFileSystem(StagedLocalFileSystem())
-    final = tmp_path / "data.jsonl"
+    folder = OutputFolder(str(tmp_path))
+    folder.claim("run1", {})
+    final = tmp_path / "run1_000000.jsonl"
     stream = fs.open_output_stream(str(final))
     stream.write(b'{"a": 1}\n')
     stream.flush()
     assert not final.exists()
-    assert (tmp_path / ".data.jsonl.raypipe-part").read_bytes() == b'{"a": 1}\n'
-    assert existing_data_files(str(tmp_path)) == []  # a part file is not data
+    assert (tmp_path / ".run1_000000.jsonl.raypipe-part").read_bytes() == b'{"a": 1}\n'
+    assert folder.data_files() == []  # a part file is not data
     stream.close()
     assert final.read_bytes() == b'{"a": 1}\n'
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["_raypipe", "run1_000000.jsonl"]
+    assert folder.data_files() == ["run1_000000.jsonl"]
 
 
 def test_parquet_through_the_staged_filesystem_reads_back(tmp_path):
@@ -36,12 +40,15 @@ def test_parquet_through_the_staged_filesystem_reads_back(tmp_path):
 
 
 def test_a_crash_mid_write_leaves_only_a_hidden_part_that_the_next_run_removes(tmp_path):
-    (tmp_path / "whole.parquet").write_bytes(b"PAR1")
-    part = part_path(str(tmp_path / "sub" / "cut.parquet"))
-    (tmp_path / "sub").mkdir()
+    folder = OutputFolder(str(tmp_path))
+    folder.claim("run1", {})
+    (tmp_path / "run1_000000.parquet").write_bytes(b"PAR1")
+    part = part_path(str(tmp_path / "run1_000001.parquet"))
     with open(part, "wb") as f:
         f.write(b"PAR1 half of a file")  # what a killed writer leaves
-    assert existing_data_files(str(tmp_path)) == ["whole.parquet"]
-    assert remove_parts(str(tmp_path)) == 1
-    assert not (tmp_path / "sub" / ".cut.parquet.raypipe-part").exists()
-    assert (tmp_path / "whole.parquet").exists()
+    foreign_part = tmp_path / ".someone-elses.parquet.raypipe-part"
+    foreign_part.write_bytes(b"not ours")
+    assert folder.data_files() == ["run1_000000.parquet"]
+    assert folder.remove_parts() == 1
+    assert not (tmp_path / ".run1_000001.parquet.raypipe-part").exists()
+    assert (tmp_path / "run1_000000.parquet").exists() and foreign_part.exists()

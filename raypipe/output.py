@@ -1,0 +1,313 @@
+"""The output folder as raypipe keeps it: what in it raypipe can prove it wrote, the settings its text
+was made with, who is writing to it now, and starting over (``--fresh``) without touching anything else.
+
+Under ``OUTPUT/_raypipe/`` (a name data readers skip):
+
+- ``raypipe.json`` — the marker: this folder is a raypipe output, and the settings that shaped its
+  text (engine, model, preset, prompt, page size, ...), so that a resume with other settings is
+  refused unless asked;
+- ``runs/RUN.json`` — one record per run, written before the run writes. Every data file a run
+  writes is named ``RUN_...`` (Ray's writer, with the run id as its file-name prefix), so a data file
+  is provably raypipe's when its name starts with a recorded run id, or when Ray's checkpoint
+  (``checkpoint/``) committed it (outputs written before run records existed);
+- ``lease.json`` — the run writing now (host, pid, run id), renewed while it runs; a second run is
+  refused and told which one holds the folder. A lease whose process is gone (same host) or that
+  was not renewed for ``LEASE_SECONDS`` does not block.
+
+Only files directly in the output folder, regular files (never a symlink), under a proven name,
+are ever deleted, with raypipe's own ``_raypipe/`` records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import functools
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Optional
+
+import pyarrow.fs as pafs
+
+from raypipe.errors import OutputRefusedError
+from raypipe.storage import is_uri, resolve
+
+META_DIR = "_raypipe"
+MARKER = "raypipe.json"
+RUNS = "runs"
+LEASE = "lease.json"
+CHECKPOINT = "checkpoint"
+# A data file being written; the name starts with '.', so readers skip it until it is renamed.
+PART_PREFIX, PART_SUFFIX = ".", ".raypipe-part"
+DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst")
+LEASE_SECONDS = 90.0  # a lease not renewed for this long no longer blocks
+RENEW_SECONDS = 20.0
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+@dataclasses.dataclass
+class Entry:
+    name: str
+    kind: str  # "file", "dir", "link" (never followed) or "other"
+
+
+class OutputFolder:
+    """One output folder (a local path or an s3:// / gs:// URI)."""
+
+    def __init__(self, output: str, storage=None):
+        self.output, self.storage = output, storage
+        self.local = not is_uri(output)
+        if self.local:
+            self.root = os.path.abspath(os.path.expanduser(output))
+        else:
+            self.root = output.partition("?")[0].split("://", 1)[1].rstrip("/")
+        self.meta = f"{self.root}/{META_DIR}"
+
+    @functools.cached_property
+    def fs(self) -> pafs.FileSystem:
+        return resolve(self.output, self.storage)[0]
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def entries(self, folder: Optional[str] = None) -> list[Entry]:
+        """The names directly in ``folder`` (default: the output folder), symlinks not followed."""
+        folder = folder or self.root
+        if self.local:
+            try:
+                with os.scandir(folder) as it:
+                    return [Entry(e.name, "link" if e.is_symlink() else "dir" if e.is_dir(follow_symlinks=False)
+                                  else "file" if e.is_file(follow_symlinks=False) else "other") for e in it]
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+        infos = self.fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True, recursive=False))
+        kinds = {pafs.FileType.File: "file", pafs.FileType.Directory: "dir"}
+        return [Entry(i.base_name, kinds.get(i.type, "other")) for i in infos]
+
+    def exists(self) -> bool:
+        return self.fs.get_file_info(self.root).type != pafs.FileType.NotFound
+
+    def read_json(self, name: str) -> Optional[dict]:
+        try:
+            with self.fs.open_input_stream(f"{self.meta}/{name}") as f:
+                value = json.loads(f.read())
+            return value if isinstance(value, dict) else None
+        except (OSError, ValueError):
+            return None
+
+    def write_json(self, name: str, value: dict) -> None:
+        """Written under a temporary name and renamed, so a reader never sees half of it."""
+        self.fs.create_dir(os.path.dirname(f"{self.meta}/{name}"), recursive=True)
+        temporary = f"{self.meta}/.{os.path.basename(name)}.{uuid.uuid4().hex[:8]}"
+        with self.fs.open_output_stream(temporary) as f:
+            f.write(json.dumps(value, indent=2).encode())
+        self.fs.move(temporary, f"{self.meta}/{name}")
+
+    def marker(self) -> Optional[dict]:
+        return self.read_json(MARKER)
+
+    def run_ids(self) -> set[str]:
+        return {e.name[: -len(".json")] for e in self.entries(f"{self.meta}/{RUNS}")
+                if e.kind == "file" and e.name.endswith(".json")}
+
+    def committed_bases(self) -> set[str]:
+        """Base names of the data files Ray's checkpoint committed."""
+        return {e.name[: -len(".parquet")] for e in self.entries(f"{self.meta}/{CHECKPOINT}")
+                if e.kind == "file" and e.name.endswith(".parquet") and not e.name.endswith(".pending.parquet")}
+
+    def has_checkpoint(self) -> bool:
+        return any(e.name == CHECKPOINT and e.kind == "dir" for e in self.entries(self.meta))
+
+    def is_raypipe(self) -> bool:
+        """Whether the folder carries raypipe's marker (or, from before the marker, its checkpoint)."""
+        return self.marker() is not None or self.has_checkpoint()
+
+    def data_files(self) -> list[str]:
+        """The data files raypipe can prove it wrote: regular files directly in the folder, named with a
+        recorded run id or committed by the checkpoint. Anything else is never read, counted or deleted."""
+        runs, bases = self.run_ids(), self.committed_bases()
+        return sorted(e.name for e in self.entries() if e.kind == "file" and _ours(e.name, runs, bases))
+
+    def foreign(self) -> list[str]:
+        """Names in the folder that are not raypipe's and not hidden (readers of the folder would see them)."""
+        runs, bases = self.run_ids(), self.committed_bases()
+        return sorted(e.name for e in self.entries()
+                      if not e.name.startswith(("_", ".")) and not (e.kind == "file" and _ours(e.name, runs, bases)))
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    def remove_parts(self) -> int:
+        """Delete part files a crash left behind (never data: readers skip them); returns how many."""
+        if not self.local:
+            return 0  # an object only appears once its upload completes
+        runs, bases = self.run_ids(), self.committed_bases()
+        parts = [e.name for e in self.entries() if e.kind == "file" and e.name.startswith(PART_PREFIX)
+                 and e.name.endswith(PART_SUFFIX)
+                 and _ours(e.name[len(PART_PREFIX):-len(PART_SUFFIX)], runs, bases)]
+        for name in parts:
+            _unlink(f"{self.root}/{name}")
+        return len(parts)
+
+    def clear(self) -> int:
+        """Start over: delete raypipe's data files, parts, checkpoint, run records and summary; returns
+        how many data files went. Nothing else is touched."""
+        files = self.data_files()
+        self.remove_parts()
+        for name in files:
+            self._delete(f"{self.root}/{name}")
+        for sub in (CHECKPOINT, RUNS):
+            folder = f"{self.meta}/{sub}"
+            for e in self.entries(folder):
+                if e.kind == "file":
+                    self._delete(f"{folder}/{e.name}")
+        for name in ("summary.json",):
+            if any(e.name == name and e.kind == "file" for e in self.entries(self.meta)):
+                self._delete(f"{self.meta}/{name}")
+        return len(files)
+
+    def claim(self, run_id: str, settings: dict) -> None:
+        """Mark the folder as raypipe's (with the settings of its text) and record this run before it
+        writes: its files will be named ``RUN_...``."""
+        from raypipe import __version__
+
+        marker = self.marker() or {"created_at": time.time()}
+        marker.update(raypipe=__version__, settings=settings)
+        self.write_json(MARKER, marker)
+        self.write_json(f"{RUNS}/{run_id}.json", {"run_id": run_id, "started_at": time.time(), "raypipe": __version__,
+                                                    "host": socket.gethostname(), "settings": settings})
+
+    def _delete(self, path: str) -> None:
+        if self.local:
+            _unlink(path)
+        else:
+            self.fs.delete_file(path)
+
+
+def checkpoint_base(name: str, bases: set[str]) -> Optional[str]:
+    """The committed checkpoint a data file belongs to: Ray names a write task's files ``BASE.ext`` or
+    ``BASE-N.ext`` and commits their ids together as ``checkpoint/BASE.parquet``."""
+    return next((name[:i] for i, ch in enumerate(name) if ch in ".-" and name[:i] in bases), None)
+
+
+def _ours(name: str, runs: set[str], bases: set[str]) -> bool:
+    """A data file's name starts with a recorded run id, or belongs to a committed checkpoint."""
+    if not name.endswith(DATA_SUFFIXES):
+        return False
+    return name.split("_", 1)[0] in runs or checkpoint_base(name, bases) is not None
+
+
+def _unlink(path: str) -> None:
+    """Delete one regular file, never following a symlink (checked again right before)."""
+    import stat
+
+    try:
+        if stat.S_ISREG(os.lstat(path).st_mode):
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+# --- where an output may not be ----------------------------------------------------------------
+
+
+def _inside(child: str, parent: str) -> bool:
+    return child == parent or child.startswith(parent.rstrip("/") + "/")
+
+
+def check_fresh(folder: OutputFolder, input_roots: list[str]) -> None:
+    """--fresh deletes only in a raypipe output: never /, a home folder, a bucket root, a folder that holds
+    an input or lies inside one, or a folder without raypipe's marker (an empty or new folder is fine)."""
+    out = folder.output
+    if folder.local:
+        path = os.path.realpath(folder.root)
+        home = os.path.realpath(os.path.expanduser("~"))
+        if path == "/" or _inside(home, path):
+            raise OutputRefusedError(f"--fresh: refusing to start over in {out!r}: it is / or holds a home folder")
+    elif "/" not in folder.root.strip("/"):
+        raise OutputRefusedError(f"--fresh: refusing to start over in {out!r}: it is a bucket's root")
+    else:
+        path = folder.root
+    for root in input_roots:
+        if _inside(root, path) or _inside(path, root):
+            raise OutputRefusedError(
+                f"--fresh: refusing to start over in {out!r}: it holds an input or lies inside one ({root}); "
+                "choose an output folder apart from the inputs"
+            )
+    if folder.exists() and not folder.is_raypipe() and folder.entries():
+        example = sorted(e.name for e in folder.entries())[0]
+        raise OutputRefusedError(
+            f"--fresh: refusing to start over in {out!r}: it holds files (e.g. {example!r}) but is no raypipe "
+            f"output (no {META_DIR}/{MARKER}); raypipe deletes only what it wrote. Choose a new or empty --output"
+        )
+
+
+# --- the lease -----------------------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError as e:
+        return e.errno == errno.EPERM
+    return True
+
+
+def lease_blocks(lease: dict, now: float) -> bool:
+    """Whether another run's lease still holds the folder."""
+    if now - float(lease.get("renewed_at", 0)) > LEASE_SECONDS:
+        return False
+    if lease.get("host") == socket.gethostname() and isinstance(lease.get("pid"), int):
+        return _alive(lease["pid"])
+    return True
+
+
+class Lease:
+    """This run's hold on the output folder, renewed in the background until released."""
+
+    def __init__(self, folder: OutputFolder, run_id: str):
+        self.folder, self.run_id = folder, run_id
+        self.record = {"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(),
+                       "started_at": time.time(), "renewed_at": time.time()}
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def acquire(self) -> "Lease":
+        held = self.folder.read_json(LEASE)
+        if held and held.get("run_id") != self.run_id and lease_blocks(held, time.time()):
+            started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(held.get("started_at", 0))))
+            raise OutputRefusedError(
+                f"output {self.folder.output!r} is in use by raypipe run {held.get('run_id')} (host "
+                f"{held.get('host')}, pid {held.get('pid')}, started {started}); wait for it to finish, or choose "
+                f"another --output. A run that died stops holding it within {LEASE_SECONDS:.0f} s."
+            )
+        self.folder.write_json(LEASE, self.record)
+        time.sleep(0.05 if self.folder.local else 1.0)  # two runs racing: the last write wins; the loser sees it
+        if (self.folder.read_json(LEASE) or {}).get("run_id") != self.run_id:
+            raise OutputRefusedError(f"output {self.folder.output!r} was claimed by another raypipe run at the same moment")
+        self._thread = threading.Thread(target=self._renew, name="raypipe-lease", daemon=True)
+        self._thread.start()
+        return self
+
+    def _renew(self) -> None:
+        while not self._stop.wait(RENEW_SECONDS):
+            try:
+                self.record["renewed_at"] = time.time()
+                self.folder.write_json(LEASE, self.record)
+            except OSError:
+                pass  # the next renewal tries again; the lease lapses only after LEASE_SECONDS
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            if (self.folder.read_json(LEASE) or {}).get("run_id") == self.run_id:
+                self.folder.fs.delete_file(f"{self.folder.meta}/{LEASE}")
+        except OSError:
+            pass
