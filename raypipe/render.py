@@ -24,13 +24,13 @@ from raypipe.errors import DocumentError, ErrorCode
 from raypipe.faults import RenderGuard
 from raypipe.pdf.document import open_document
 from raypipe.schema import STATUS_FAILED, WORK, table
-from raypipe.storage import resolve
+from raypipe.storage import refusal, resolve
 
 
-def fetch(source: str, max_bytes: int) -> bytes:
+def fetch(source: str, max_bytes: int, storage=None) -> bytes:
     """The file's bytes, from local disk or any pyarrow filesystem URI."""
     try:
-        fs, inner = resolve(source)
+        fs, inner = resolve(source, storage)
         with fs.open_input_file(inner) as f:
             if f.size() > max_bytes:
                 raise DocumentError(ErrorCode.TOO_LARGE, f"file is {f.size()} bytes; the limit is {max_bytes}")
@@ -140,8 +140,11 @@ def failed_row(doc_id: str, source: str, code: ErrorCode, message: str, **extra)
 class Render:
     """``map_batches`` function: document rows in, rendered document rows (schema ``WORK``) out."""
 
-    def __init__(self, render: RenderConfig, input: InputConfig, images: bool, guard: Optional[RenderGuard] = None):
+    def __init__(self, render: RenderConfig, input: InputConfig, images: bool, guard: Optional[RenderGuard] = None,
+                 storage=None):
         self.cfg = render
+        self.input = input
+        self.storage = storage  # StorageConfig: endpoint, region, anonymous for s3:// and gs://
         self.max_bytes = input.max_file_bytes
         self.passwords = list(input.passwords)
         self.images = images
@@ -150,8 +153,11 @@ class Render:
     def one(self, doc_id: str, source: str) -> dict:
         start = time.perf_counter()
         try:
+            why = refusal(source, self.input.allow_file_uris, self.input.allow_uri_options)
+            if why:  # the listing checks too; a worker never reads what the allow-list refuses
+                raise DocumentError(ErrorCode.INVALID_INPUT, why)
             with self.guard.attempt(doc_id) if self.guard else contextlib.nullcontext():
-                data = fetch(source, self.max_bytes)
+                data = fetch(source, self.max_bytes, self.storage)
                 row = {"doc_id": doc_id, "source": source, **render_document(data, self.cfg, self.images, self.passwords)}
         except DocumentError as e:
             row = failed_row(doc_id, source, e.code, e.message)
@@ -161,15 +167,20 @@ class Render:
         return row
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        rows = [self.one(d, s) for d, s in zip(batch["doc_id"].to_pylist(), batch["source"].to_pylist())]
+        rows = []
+        for doc in batch.to_pylist():
+            if doc.get("error_code"):  # the listing knows it cannot be read (a duplicate, an invalid manifest row)
+                rows.append(failed_row(doc["doc_id"], doc["source"], ErrorCode(doc["error_code"]), doc["error"]))
+            else:
+                rows.append(self.one(doc["doc_id"], doc["source"]))
         return table(rows, WORK)
 
 
 def render_stage(ds, render: RenderConfig, input: InputConfig, images: bool, remote_args: dict,
-                 guard: Optional[RenderGuard] = None):
+                 guard: Optional[RenderGuard] = None, storage=None):
     """The render stage: tasks of one document at a time; ``remote_args`` from ``RayConfig.stage``."""
     return ds.map_batches(
-        Render(render, input, images, guard),
+        Render(render, input, images, guard, storage),
         batch_format="pyarrow",
         batch_size=None,
         zero_copy_batch=True,

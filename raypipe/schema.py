@@ -24,8 +24,10 @@ STATUS_PARTIAL = "partial"
 STATUS_NEEDS_OCR = "needs_ocr"  # some pages have ink but no text: the document still needs OCR
 STATUS_FAILED = "failed"
 
-# read -> render
-DOCUMENT = pa.schema([("doc_id", pa.string()), ("source", pa.string())])
+# read -> render (error_code/error: the listing already knows the document cannot be read)
+DOCUMENT = pa.schema(
+    [("doc_id", pa.string()), ("source", pa.string()), ("error_code", pa.string()), ("error", pa.string())]
+)
 
 # Page fields filled by the engine (null where an engine does not produce them).
 _ENGINE_PAGE_FIELDS = [

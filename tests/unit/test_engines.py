@@ -110,7 +110,7 @@ def test_text_layer_engine(tmp_path):
     path = tmp_path / "doc.pdf"
     path.write_bytes(pdf_bytes(text_pages(["First page", "Second page"]) + [SamplePage(boxes=1)]))
     rows = Render(RenderConfig(), InputConfig(), images=False)(
-        pa.table({"doc_id": ["doc.pdf"], "source": [str(path)]}, schema=DOCUMENT)
+        pa.Table.from_pylist([{"doc_id": "doc.pdf", "source": str(path)}], schema=DOCUMENT)
     )
     out = TextLayerEngine(EngineSpec("text-layer", EngineConfig(engine="text-layer")))(rows).to_pylist()[0]
     assert [p["text"] for p in out["pages"]] == ["First page", "Second page", ""]

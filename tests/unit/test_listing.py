@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from samples import text_pages, write_pdf
 
 from raypipe.config import InputConfig
 from raypipe.errors import InputError
-from raypipe.read import list_documents
+from raypipe.listing import list_documents
 
 
 def ids(**cfg) -> list[str]:
@@ -74,3 +76,87 @@ def test_errors_name_the_input(generated, tmp_path):
     (tmp_path / "one-page.pdf").write_bytes(b"%PDF-1.4")
     with pytest.raises(InputError, match="same doc_id 'one-page.pdf'"):
         list_documents(InputConfig(inputs=[str(generated / "one-page.pdf"), str(tmp_path / "one-page.pdf")]))
+
+
+# --- hazards a crawl brings -----------------------------------------------------------------------
+
+
+def test_symlink_loops_end_and_list_each_file_once(tmp_path):
+    root = tmp_path / "crawl"
+    for i in range(5):
+        write_pdf(root / "docs" / f"d{i}.pdf", text_pages([f"D{i}"]))
+    os.symlink(root, root / "docs" / "loop-to-root")  # a loop through the root
+    os.symlink(root / "docs", root / "docs" / "loop-to-self")  # and one onto itself
+    os.symlink(root / "docs", root / "another-way-in")  # a second name for a folder walked already
+    os.symlink("missing", root / "broken.pdf")  # dangling
+    os.symlink("self.pdf", root / "self.pdf")  # a link to itself
+    docs = list_documents(InputConfig(inputs=[str(root)]))
+    ok = [d.doc_id for d in docs if d.error_code is None]
+    assert sorted(ok) == sorted([f"another-way-in/d{i}.pdf" for i in range(5)] + ["broken.pdf", "self.pdf"])
+    assert len(docs) == 7  # not 5 x (every path through the loops)
+
+
+def test_a_name_that_is_not_utf8_becomes_a_row_not_a_crash(tmp_path):
+    root = tmp_path / "names"
+    root.mkdir()
+    write_pdf(root / "fine.pdf", text_pages(["Fine"]))
+    bad = os.path.join(os.fsencode(root), b"caf\xe9-latin1.pdf")
+    with open(bad, "wb") as f:
+        f.write(b"%PDF-1.4")
+    docs = {d.doc_id: d for d in list_documents(InputConfig(inputs=[str(root)]))}
+    assert set(docs) == {"fine.pdf", "caf\\xe9-latin1.pdf"}
+    row = docs["caf\\xe9-latin1.pdf"]
+    assert row.error_code == "read_error" and "not valid UTF-8" in row.error
+    row.doc_id.encode("utf-8") and row.source.encode("utf-8")  # both can go into an Arrow table
+
+
+def test_fifos_and_devices_are_listed_for_a_row_without_being_opened(tmp_path):
+    root = tmp_path / "odd"
+    root.mkdir()
+    os.mkfifo(root / "pipe.pdf")
+    docs = list_documents(InputConfig(inputs=[str(root)]))
+    assert [d.doc_id for d in docs] == ["pipe.pdf"] and docs[0].error_code is None  # render says read_error
+    [direct] = list_documents(InputConfig(inputs=[str(root / "pipe.pdf")]))
+    assert direct.source == str(root / "pipe.pdf")
+    [zero] = list_documents(InputConfig(inputs=["/dev/zero"]))
+    assert zero.doc_id == "zero"
+
+
+def test_one_file_under_two_ids_is_read_once(generated, tmp_path):
+    os.symlink(generated / "one-page.pdf", tmp_path / "alias.pdf")
+    manifest = tmp_path / "m.jsonl"
+    rows = [{"path": str(generated / "one-page.pdf"), "doc_id": "b-first"},
+            {"path": str(tmp_path / "alias.pdf"), "doc_id": "a-second"},
+            {"path": str(generated / "rotated.pdf"), "doc_id": "c"}]
+    manifest.write_text("\n".join(json.dumps(r) for r in rows))
+    docs = {d.doc_id: d for d in list_documents(InputConfig(manifest=str(manifest)))}
+    assert docs["a-second"].error_code is None  # the first id in doc_id order keeps the file
+    assert docs["b-first"].error_code == "duplicate" and "'a-second'" in docs["b-first"].error
+    assert docs["c"].error_code is None
+
+
+def test_manifest_rows_without_a_path_or_outside_the_allow_list_become_rows(generated, tmp_path):
+    manifest = tmp_path / "m.jsonl"
+    rows = [{"path": None, "doc_id": "no-path"}, {"path": None},
+            {"path": "file:///etc/passwd", "doc_id": "file-uri"},
+            {"path": "s3://bucket/k.pdf?endpoint_override=127.0.0.1:9&scheme=http", "doc_id": "options"},
+            {"path": "http://example.com/a.pdf", "doc_id": "http"},
+            {"path": str(generated / "one-page.pdf"), "doc_id": "fine"}]
+    manifest.write_text("\n".join(json.dumps(r) for r in rows))
+    docs = {d.doc_id: d for d in list_documents(InputConfig(manifest=str(manifest)))}
+    assert docs["fine"].error_code is None
+    assert docs["no-path"].error_code == "invalid_input" and "no path" in docs["no-path"].error
+    assert docs[f"{manifest}#row=2"].error_code == "invalid_input"  # no id either: named by its row
+    assert "None" not in docs and all(d.source != "None" for d in docs.values())
+    assert docs["file-uri"].error_code == "invalid_input" and "--allow-file-uris" in docs["file-uri"].error
+    assert docs["options"].error_code == "invalid_input" and "--allow-uri-options" in docs["options"].error
+    assert docs["http"].error_code == "invalid_input" and "not allowed" in docs["http"].error
+    allowed = {d.doc_id: d for d in list_documents(InputConfig(manifest=str(manifest), allow_file_uris=True))}
+    assert allowed["file-uri"].error_code is None
+
+
+def test_command_line_uris_outside_the_allow_list_are_usage_errors(tmp_path):
+    with pytest.raises(InputError, match="--allow-file-uris"):
+        list_documents(InputConfig(inputs=[f"file://{tmp_path}"]))
+    with pytest.raises(InputError, match="--allow-uri-options"):
+        list_documents(InputConfig(inputs=["s3://bucket/prefix?endpoint_override=minio:9000"]))

@@ -21,7 +21,7 @@ from raypipe.config import InputConfig, RenderConfig
 from raypipe.errors import DocumentError, ErrorCode
 from raypipe.pdf.repair import repair
 from raypipe.postprocess import postprocess_batch
-from raypipe.read import list_documents
+from raypipe.listing import list_documents
 from raypipe.render import Render, page_text
 from raypipe.schema import DOCUMENT, OUTPUT, WORK
 
@@ -293,7 +293,7 @@ def test_hostile_batch_keeps_one_row_per_document_with_recovered_column(tmp_path
     }
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
-    batch = pa.table({"doc_id": list(files), "source": [str(tmp_path / n) for n in files]}, schema=DOCUMENT)
+    batch = pa.Table.from_pylist([{"doc_id": n, "source": str(tmp_path / n)} for n in files], schema=DOCUMENT)
     work = Render(RenderConfig(), InputConfig(), images=False)(batch)
     assert work.schema == WORK and work.num_rows == len(files)
     out = postprocess_batch(work, max_page_error_rate=0.0)
