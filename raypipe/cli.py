@@ -158,7 +158,7 @@ def config_file(path: str) -> dict:
     nested: dict[str, Any] = {}
     for key, value in data.items():
         name = str(key).lstrip("-").replace("-", "_")
-        if name in PipelineConfig.model_fields:
+        if name in PipelineConfig.model_fields and (isinstance(value, dict) or name not in by_flag):
             nested = _merge(nested, {name: value})
         elif name in by_flag:
             _put(nested, by_flag[name], value)

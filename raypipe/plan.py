@@ -12,13 +12,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 import time
 from typing import Optional
+from urllib.parse import urlsplit
 
 from raypipe import cluster
 from raypipe.config import PipelineConfig
 from raypipe.engines.resolve import EngineSpec, resolve_engine, with_engine_defaults
-from raypipe.errors import OutputExistsError, OutputRefusedError
+from raypipe.errors import OutputExistsError, OutputRefusedError, UsageError
 from raypipe.listing import Document, input_roots, list_documents
 from raypipe.output import LEASE, OutputFolder, check_fresh, lease_blocks, new_run_id
 
@@ -111,16 +113,37 @@ def check_settings(config: PipelineConfig, folder: Optional[OutputFolder], setti
         )
 
 
+def with_secrets(config: PipelineConfig) -> PipelineConfig:
+    """Passwords from --passwords-env (one per line) join those given, on the driver only."""
+    name = config.input.passwords_env
+    if not name:
+        return config
+    if name not in os.environ:
+        raise UsageError(f"--passwords-env: the environment variable {name!r} is not set")
+    more = [line for line in os.environ[name].splitlines() if line]
+    return config.model_copy(update={"input": config.input.model_copy(update={"passwords": [*config.input.passwords, *more]})})
+
+
+def warn_plain_http(spec: EngineSpec) -> None:
+    host = urlsplit(spec.config.openai.base_url or "").hostname or ""
+    if spec.api_key and spec.config.openai.base_url.startswith("http://") and host not in ("localhost", "::1") \
+            and not host.startswith("127."):
+        log.warning("the API key will be sent to %s over plain http, readable on the network; use https://",
+                    spec.config.openai.base_url)
+
+
 def make_plan(config: PipelineConfig, documents: Optional[list[Document]] = None) -> Plan:
     """Run every pre-run check once and start (or attach to) Ray; raises UsageError."""
     from raypipe.engines.openai import check_endpoint
 
+    config = with_secrets(config)
     docs = documents if documents is not None else list_documents(config.input, config.storage)
     folder = OutputFolder(config.output.output, config.storage) if config.output else None
     existing = check_output(config, folder)
     spec = None
     if config.engine.engine == "openai":  # needs no cluster: check the endpoint before Ray starts
         spec = resolve_engine(config.engine, None)
+        warn_plain_http(spec)
         check_endpoint(spec)
     how = cluster.connect(config.ray)
     resources = cluster.resources()

@@ -121,3 +121,68 @@ def test_presets_command_lists_the_registry():
     assert result.returncode == 0
     for name in presets.names():
         assert name in result.stdout and presets.get(name).model in result.stdout
+
+
+def test_a_config_file_holds_options_and_secrets_and_the_command_line_wins(tmp_path, monkeypatch):
+    from raypipe.cli import build_parser, config_from_args
+
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "inputs: [in]\noutput: out\nmax-pages: 7\nrender_timeout: 30\n"
+        "passwords: [s3cret]\nengine:\n  engine: openai\n  openai: {base_url: 'http://h/v1', api_key: sk-file}\n"
+    )
+    parser, found = build_parser()
+    config = config_from_args(parser.parse_args(["run", "--config", str(job), "--max-pages", "9"]), found)
+    assert config.input.inputs == ["in"] and config.output.output == "out"
+    assert config.render.max_pages == 9 and config.render.render_timeout == 30  # the command line wins
+    assert config.input.passwords == ["s3cret"] and config.engine.openai.api_key == "sk-file"
+    assert "s3cret" not in repr(config) and "sk-file" not in repr(config)
+    assert "--api-key" not in [f for o in found for f in o.flags]  # a secret is never an option
+
+
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("max-pagez: 3\n", "unknown option 'max-pagez'"),
+        ("- a list\n", "must hold a mapping"),
+        ("max-pages: -1\n", "--max-pages (render.max_pages)"),
+        ("engine: {vllm: {dtype: 7}}\n", "--dtype (engine.vllm.dtype)"),
+        ("key: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_a_bad_config_file_is_a_usage_error_naming_the_option(tmp_path, generated, text, named):
+    job = tmp_path / "job.yaml"
+    job.write_text(text)
+    result = run_main("run", str(generated), "-o", str(tmp_path / "o"), "--config", str(job))
+    assert result.returncode == 2 and named in result.stderr, result.stderr
+
+
+def test_passwords_from_the_environment_and_output_required(tmp_path, generated, monkeypatch):
+    from raypipe.config import InputConfig, PipelineConfig
+    from raypipe.plan import with_secrets
+
+    monkeypatch.setenv("PDF_PASSWORDS", "one\ntwo\n")
+    config = with_secrets(PipelineConfig(input=InputConfig(inputs=["x"], passwords=["zero"], passwords_env="PDF_PASSWORDS")))
+    assert config.input.passwords == ["zero", "one", "two"]
+    result = run_main("run", str(generated), "--passwords-env", "NO_SUCH_VARIABLE", "-o", str(tmp_path / "o"))
+    assert result.returncode == 2 and "NO_SUCH_VARIABLE" in result.stderr
+    assert run_main("run", str(generated)).returncode == 2  # no --output
+
+
+def test_a_key_for_a_plain_http_endpoint_is_warned_about(caplog):
+    import logging
+
+    from raypipe.config import EngineConfig, OpenAIOptions
+    from raypipe.engines.resolve import EngineSpec
+    from raypipe.plan import warn_plain_http
+
+    def spec(url, key="sk-1"):
+        return EngineSpec("openai", EngineConfig(engine="openai", openai=OpenAIOptions(base_url=url)), None, api_key=key)
+
+    with caplog.at_level(logging.WARNING, logger="raypipe"):
+        warn_plain_http(spec("http://10.0.0.5:8000/v1"))
+        warn_plain_http(spec("http://127.0.0.1:8000/v1"))
+        warn_plain_http(spec("https://api.example.com/v1"))
+        warn_plain_http(spec("http://10.0.0.6/v1", key=None))
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1 and "10.0.0.5" in warned[0] and "plain http" in warned[0]
