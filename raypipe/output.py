@@ -135,10 +135,11 @@ class OutputFolder:
         return sorted(e.name for e in self.entries() if e.kind == "file" and _ours(e.name, runs, bases))
 
     def foreign(self) -> list[str]:
-        """Names in the folder that are not raypipe's and not hidden (readers of the folder would see them)."""
+        """Data files in the folder that raypipe did not write: readers of the folder would take them for
+        its rows. (Other stray files — a README, a log — are left alone and never read.)"""
         runs, bases = self.run_ids(), self.committed_bases()
-        return sorted(e.name for e in self.entries()
-                      if not e.name.startswith(("_", ".")) and not (e.kind == "file" and _ours(e.name, runs, bases)))
+        return sorted(e.name for e in self.entries() if not e.name.startswith(("_", "."))
+                      and e.name.endswith(DATA_SUFFIXES) and not (e.kind == "file" and _ours(e.name, runs, bases)))
 
     # --- writing ---------------------------------------------------------------------------------
 

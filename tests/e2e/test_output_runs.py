@@ -1,0 +1,84 @@
+"""The output folder under real runs of the CLI: two runs at once on one output, --retry-failed
+replacing failed rows exactly once, and --fresh starting over in raypipe's own output."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pyarrow.dataset as pads
+
+from helpers import kill_session, run_cli, start_cli
+from samples import pdf_bytes, text_pages
+
+
+def rows(out) -> list[dict]:
+    files = [str(p) for p in out.glob("*.parquet")]
+    return pads.dataset(files, format="parquet").to_table(columns=["doc_id", "status", "error_code"]).to_pylist()
+
+
+def test_a_second_run_on_a_busy_output_is_refused_and_names_the_first(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(120):
+        (inputs / f"doc-{i:03d}.pdf").write_bytes(pdf_bytes(text_pages([f"Document {i}"])))
+    out = tmp_path / "out"
+    args = [str(inputs), "-o", str(out), "--docs-per-block", "2", "--rows-per-file", "4", "--render-concurrency", "1"]
+    first = start_cli(args, tmp_path / "first.log")
+    try:
+        lease = out / "_raypipe" / "lease.json"
+        deadline = time.monotonic() + 120
+        while not lease.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        holder = json.loads(lease.read_text())["run_id"]
+        second = run_cli(*["run", *args], timeout=120)
+        assert second.returncode == 2, second.stderr[-2000:]
+        assert f"in use by raypipe run {holder}" in second.stderr and str(first.pid) in second.stderr
+        assert first.wait(timeout=600) == 0, (tmp_path / "first.log").read_text()[-3000:]
+    finally:
+        if first.poll() is None:
+            kill_session(first)
+    ids = [r["doc_id"] for r in rows(out)]
+    assert len(ids) == len(set(ids)) == 120  # the refused run touched nothing, not even the first's parts
+    assert not (out / "_raypipe" / "lease.json").exists()
+
+
+def test_retry_failed_replaces_the_failed_rows_exactly_once(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(6):
+        (inputs / f"doc-{i}.pdf").write_bytes(pdf_bytes(text_pages([f"Document {i}"])))
+    later = tmp_path / "arrives-later.pdf"
+    os.symlink(later, inputs / "late.pdf")  # dangling for now: read_error
+    out = tmp_path / "out"
+    first = run_cli("run", str(inputs), "-o", str(out), "--rows-per-file", "2")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert {r["doc_id"]: r["error_code"] for r in rows(out)}["late.pdf"] == "read_error"
+
+    later.write_bytes(pdf_bytes(text_pages(["Here now"])))
+    resumed = run_cli("run", str(inputs), "-o", str(out), "--rows-per-file", "2")  # a plain resume keeps it
+    assert resumed.returncode == 0 and {r["doc_id"]: r["error_code"] for r in rows(out)}["late.pdf"] == "read_error"
+    retried = run_cli("run", str(inputs), "-o", str(out), "--rows-per-file", "2", "--retry-failed")
+    assert retried.returncode == 0, retried.stderr[-3000:]
+    after = rows(out)
+    assert sorted(r["doc_id"] for r in after) == sorted(["late.pdf"] + [f"doc-{i}.pdf" for i in range(6)])
+    assert all(r["status"] == "ok" for r in after)
+    summary = json.loads((out / "_raypipe" / "summary.json").read_text())
+    assert summary["documents"] == 7 and summary["run"]["documents"] == 1
+
+
+def test_fresh_starts_over_in_raypipes_own_output_and_leaves_the_rest(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(3):
+        (inputs / f"doc-{i}.pdf").write_bytes(pdf_bytes(text_pages([f"Document {i}"])))
+    out = tmp_path / "out"
+    assert run_cli("run", str(inputs), "-o", str(out)).returncode == 0
+    (out / "README.txt").write_text("notes a user keeps beside the output")
+    old = sorted(p.name for p in out.glob("*.parquet"))
+    fresh = run_cli("run", str(inputs), "-o", str(out), "--fresh")
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    new = sorted(p.name for p in out.glob("*.parquet"))
+    assert not set(old) & set(new) and sorted(r["doc_id"] for r in rows(out)) == [f"doc-{i}.pdf" for i in range(3)]
+    assert (out / "README.txt").read_text() == "notes a user keeps beside the output"
