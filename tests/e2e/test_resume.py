@@ -11,7 +11,14 @@ from pathlib import Path
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
-from helpers import ENGINE_OPTIONS, OFFLINE_ENV, kill_session, needs_vllm_cpu, run_cli, start_cli
+from helpers import (
+    ENGINE_OPTIONS,
+    OFFLINE_ENV,
+    kill_session,
+    needs_vllm_cpu,
+    run_cli,
+    start_cli,
+)
 from samples import SamplePage, pdf_bytes, text_pages
 
 N_DOCS = 300

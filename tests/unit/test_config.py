@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from raypipe.config import EngineConfig, EngineResources, OpenAIOptions, PipelineConfig, RayConfig, StageResources
+from raypipe.config import (
+    EngineConfig,
+    EngineResources,
+    OpenAIOptions,
+    PipelineConfig,
+    RayConfig,
+    StageResources,
+)
 
 
 def test_every_field_has_a_description():

@@ -9,7 +9,13 @@ import pytest
 from helpers import FlakyChatServer
 
 from raypipe.config import EngineConfig, OpenAIOptions
-from raypipe.engines.openai import EndpointError, backoff_delay, check_endpoint, parse_completion, retry_after
+from raypipe.engines.openai import (
+    EndpointError,
+    backoff_delay,
+    check_endpoint,
+    parse_completion,
+    retry_after,
+)
 from raypipe.engines.resolve import EngineSpec, resolve_engine
 from raypipe.errors import EngineUnavailableError
 

@@ -10,11 +10,11 @@ import socket
 import time
 
 import pytest
-
 from helpers import run_main
+from samples import text_pages, write_pdf
+
 from raypipe.errors import OutputRefusedError
 from raypipe.output import LEASE_SECONDS, Lease, OutputFolder, check_fresh, lease_blocks
-from samples import text_pages, write_pdf
 
 
 @pytest.fixture(autouse=True)

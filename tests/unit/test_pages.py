@@ -11,7 +11,15 @@ from helpers import OLMOCR_OUTPUT, OLMOCR_ROTATED
 from PIL import Image
 
 from raypipe.engines import presets
-from raypipe.engines.pages import Generation, RequestRejected, judge, ocr_page, repetition_loop, temperature, usable_text_layer
+from raypipe.engines.pages import (
+    Generation,
+    RequestRejected,
+    judge,
+    ocr_page,
+    repetition_loop,
+    temperature,
+    usable_text_layer,
+)
 
 
 def test_repetition_loop():

@@ -19,9 +19,9 @@ from samples import SamplePage, pdf_bytes, text_pages
 
 from raypipe.config import InputConfig, RenderConfig
 from raypipe.errors import DocumentError, ErrorCode
+from raypipe.listing import list_documents
 from raypipe.pdf.repair import repair
 from raypipe.postprocess import postprocess_batch
-from raypipe.listing import list_documents
 from raypipe.render import Render, page_text
 from raypipe.schema import DOCUMENT, OUTPUT, WORK
 

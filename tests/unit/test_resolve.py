@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from raypipe.cluster import ClusterResources
-from raypipe.config import EngineConfig, InputConfig, PipelineConfig, RenderConfig, VLLMOptions
+from raypipe.config import (
+    EngineConfig,
+    InputConfig,
+    PipelineConfig,
+    RenderConfig,
+    VLLMOptions,
+)
 from raypipe.engines import resolve
 from raypipe.engines.resolve import EngineSpec, resolve_engine, with_engine_defaults
 from raypipe.engines.vllm import engine_args
