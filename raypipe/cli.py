@@ -208,6 +208,16 @@ def build_parser() -> tuple[argparse.ArgumentParser, list[Option]]:
         "options given on the command line win. Keeps secrets and long option lists out of an entrypoint.",
     )
     found = add_config_options(run)
+    plan = sub.add_parser(
+        "plan",
+        help="resolve everything a run would use and print it, starting no actor",
+        description="Resolve everything `raypipe run` would use with the same options — documents, engine and "
+        "device, actors, engine arguments, pages in flight, render concurrency, output and resume state — and "
+        "print it as a table (or JSON), without starting a single actor.",
+    )
+    plan.add_argument("--config", metavar="FILE", help="A YAML file of options, as for `raypipe run`.")
+    plan.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
+    add_config_options(plan)
     sub.add_parser("presets", help="list the model presets", description="List the model presets.")
     return parser, found
 
@@ -227,6 +237,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return _run(parser, args, found)
+    if args.command == "plan":
+        return _plan(parser, args, found)
     if args.command == "presets":
         return _presets()
     return 2
@@ -239,6 +251,20 @@ def _presets() -> int:
         p = presets.get(name)
         print(f"{name}\n  model: {p.model}\n  parser: {p.parser}, longest side {p.longest_side} px, "
               f"max tokens {p.max_tokens}\n  {p.description}")
+    return 0
+
+
+def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace, found: list[Option]) -> int:
+    from raypipe.plan import describe, make_plan, render_table
+
+    _log_to_stderr()
+    try:
+        described = describe(make_plan(config_from_args(args, found)))
+    except ValidationError as e:
+        parser.exit(2, f"raypipe: error: {describe_validation_error(e)}\n")
+    except UsageError as e:
+        parser.exit(2, f"raypipe: error: {e}\n")
+    print(json.dumps(described, indent=2) if args.json else render_table(described), flush=True)
     return 0
 
 

@@ -22,11 +22,13 @@ log = logging.getLogger("raypipe")
 
 @dataclasses.dataclass(frozen=True)
 class ClusterResources:
-    """What the cluster offers now (logical resources summed over its nodes)."""
+    """What the cluster offers now (logical resources summed over its nodes), and the most GPUs its
+    autoscaler may bring (None: no autoscaler, or one that reports no limits)."""
 
     cpus: float = 0.0
     gpus: float = 0.0
     nodes: int = 1
+    max_gpus: Optional[float] = None
 
 
 def recorded_head() -> Optional[str]:
@@ -81,10 +83,23 @@ def connect(cfg: RayConfig) -> str:
     return how
 
 
+def autoscaler_max_gpus() -> Optional[float]:
+    """The GPUs the autoscaler's node types can bring at most, from the cluster config it reports to
+    the GCS (the cluster launcher's and KubeRay's autoscalers do); None when there is none."""
+    from ray._private.state import state
+
+    try:
+        most = state.get_max_resources_from_cluster_config()
+    except Exception:  # noqa: BLE001 - an older head, or no autoscaler: nothing to read
+        return None
+    return float(most["GPU"]) if most and most.get("GPU") else None
+
+
 def resources() -> ClusterResources:
-    """What the connected cluster offers now."""
+    """What the connected cluster offers now, and what its autoscaler may add."""
     import ray
 
     total = ray.cluster_resources()
     nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
-    return ClusterResources(cpus=total.get("CPU", 0.0), gpus=total.get("GPU", 0.0), nodes=max(nodes, 1))
+    return ClusterResources(cpus=total.get("CPU", 0.0), gpus=total.get("GPU", 0.0), nodes=max(nodes, 1),
+                            max_gpus=autoscaler_max_gpus())

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from raypipe import cluster
 from raypipe.config import PipelineConfig
+from raypipe.engines import sizing
 from raypipe.engines.resolve import EngineSpec, resolve_engine, with_engine_defaults
 from raypipe.errors import OutputExistsError, OutputRefusedError, UsageError
 from raypipe.listing import Document, input_roots, list_documents
@@ -149,7 +150,93 @@ def make_plan(config: PipelineConfig, documents: Optional[list[Document]] = None
     resources = cluster.resources()
     log.info("running on %s: %g CPUs, %g GPUs, %d nodes", how, resources.cpus, resources.gpus, resources.nodes)
     spec = spec or resolve_engine(config.engine, resources)
-    config = with_engine_defaults(config, spec)
+    config, spec = sizing.apply(with_engine_defaults(config, spec), spec, sizing.size(spec, config.ray, resources))
     settings = text_settings(config, spec)
     check_settings(config, folder, settings)
     return Plan(config, docs, spec, resources, existing, settings=settings)
+
+
+def _bytes(docs: list[Document], storage) -> int:
+    """Total size of the listed documents (one batched lookup per filesystem)."""
+    from raypipe.storage import resolve
+
+    by_fs: dict = {}
+    for d in docs:
+        if d.error_code is None and d.source:
+            fs, inner = resolve(d.source, storage)
+            by_fs.setdefault(id(fs), (fs, []))[1].append(inner)
+    total = 0
+    for fs, paths in by_fs.values():
+        total += sum(info.size or 0 for info in fs.get_file_info(paths))
+    return total
+
+
+def describe(plan: Plan) -> dict:
+    """What a run would use, as JSON-ready data (``raypipe plan``)."""
+    import collections
+
+    from raypipe.engines.vllm import engine_args
+
+    config, spec, ray_cfg = plan.config, plan.engine, plan.config.ray
+    pool = ray_cfg.infer
+    model_engine = spec.name != "text-layer"
+    render = ray_cfg.stage("render", 1.0)
+    folder = OutputFolder(config.output.output, config.storage) if config.output else None
+    return {
+        "documents": {
+            "count": len(plan.documents),
+            "bytes": _bytes(plan.documents, config.storage),
+            "known_failures": dict(collections.Counter(d.error_code for d in plan.documents if d.error_code)),
+        },
+        "cluster": dataclasses.asdict(plan.cluster),
+        "engine": {
+            "name": spec.name,
+            "device": spec.device,
+            "preset": spec.preset.name if spec.preset else None,
+            "model": spec.preset.model if spec.preset else None,
+        },
+        "actors": {
+            "min": pool.actors if model_engine else None,
+            "max": pool.max_actors if model_engine else None,
+            "gpus_each": config.engine.vllm.tensor_parallel_size if spec.device == "gpu" else 0,
+            "cpus_each": ray_cfg.stage("infer", engines_num_cpus(spec.name))["num_cpus"],
+        },
+        "engine_args": engine_args(spec) if spec.name == "vllm" else {},
+        "pages_in_flight": pool.pages_in_flight if model_engine else None,
+        "docs_in_flight": pool.docs_in_flight if model_engine else None,
+        "render": {
+            "num_cpus": render["num_cpus"],
+            "concurrency": render.get("concurrency") or max(1, int(plan.cluster.cpus // render["num_cpus"])),
+            "longest_side": config.render.longest_side,
+            "images": model_engine,
+        },
+        "output": None if folder is None else {
+            "path": config.output.output,
+            "format": config.output.format,
+            "data_files": len(plan.existing_files),
+            "resume": bool(plan.existing_files) and not config.output.fresh,
+            "fresh": config.output.fresh,
+            "checkpoint": folder.has_checkpoint(),
+        },
+    }
+
+
+def engines_num_cpus(name: str) -> float:
+    from raypipe import engines
+
+    return engines.get(name).num_cpus
+
+
+def render_table(described: dict) -> str:
+    """``raypipe plan``'s table: one line per item, nested keys joined with dots."""
+    lines = []
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict) and value:
+            for key, item in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, item)
+        else:
+            lines.append(f"{prefix:<34} {value}")
+
+    walk("", described)
+    return "\n".join(lines)

@@ -21,8 +21,12 @@ class VLLMOptions(Section):
     dtype: str = Field(default="auto", description="Model weights' dtype for vLLM ('auto', 'bfloat16', 'float32', ...).")
     max_model_len: Optional[int] = Field(default=None, ge=256, description="Context length (default: the preset's).")
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, description="Share of GPU memory vLLM may use.")
-    max_num_seqs: Optional[int] = Field(default=None, ge=1, description="Sequences vLLM batches at once (default: vLLM's).")
-    max_num_batched_tokens: Optional[int] = Field(default=None, ge=1, description="Tokens per engine step (default: vLLM's).")
+    max_num_seqs: Optional[int] = Field(
+        default=None, ge=1, description="Sequences vLLM batches at once (default: 512 on GPUs, 256 on CPUs)."
+    )
+    max_num_batched_tokens: Optional[int] = Field(
+        default=None, ge=1, description="Tokens per engine step (default: 16384 on GPUs, 4096 on CPUs)."
+    )
     enforce_eager: bool = Field(default=False, description="Skip CUDA graphs / torch.compile (faster start, slower run).")
     trust_remote_code: bool = Field(default=False, description="Let the model's repository run its own code.")
     engine_kwargs: dict[str, Any] = Field(

@@ -30,26 +30,36 @@ class EngineResources(Section):
         json_schema_extra=cli(aliases=("--openai-num-cpus",)),
     )
     memory: Optional[int] = Field(default=None, ge=0, description="Bytes of memory reserved by each engine actor.")
-    actors: int = Field(default=1, ge=1, description="Engine actors (one model engine each) to start with.")
-    max_actors: Optional[int] = Field(
-        default=None, ge=1, description="Engine actors at most; the pool grows with the work (default: actors)."
-    )
-    docs_in_flight: int = Field(
-        default=64,
+    actors: Optional[int] = Field(
+        default=None,
         ge=1,
-        description="Documents each engine actor works on at once (each its own task).",
+        description="Engine actors (one model engine each) to start with (default: as many as the cluster's GPUs "
+        "allow, GPUs / --tensor-parallel-size, at least 1).",
+    )
+    max_actors: Optional[int] = Field(
+        default=None,
+        ge=1,
+        description="Engine actors at most; the pool grows with the work (default: as many as the GPUs the "
+        "cluster's autoscaler can bring allow, else actors).",
+    )
+    docs_in_flight: Optional[int] = Field(
+        default=None,
+        ge=1,
+        description="Documents each engine actor works on at once, each its own task (default: pages_in_flight, "
+        "so that one-page documents fill the engine).",
         json_schema_extra=cli("--docs-in-flight"),
     )
-    pages_in_flight: int = Field(
-        default=512,
+    pages_in_flight: Optional[int] = Field(
+        default=None,
         ge=1,
-        description="Pages each engine actor keeps submitted to its engine at once.",
+        description="Pages each engine actor keeps submitted to its engine at once (default: the engine's "
+        "max_num_seqs and a quarter more queued behind them; openai: --max-concurrency).",
         json_schema_extra=cli("--pages-in-flight"),
     )
 
     @model_validator(mode="after")
     def _actors(self) -> "EngineResources":
-        if self.max_actors is not None and self.max_actors < self.actors:
+        if self.max_actors is not None and self.actors is not None and self.max_actors < self.actors:
             raise ValueError("infer max_actors is below actors")
         return self
 
