@@ -36,7 +36,7 @@ UNCOVERED_INK = "model:text_covers_little_of_the_ink"
 INVISIBLE_OVER_IMAGE = "model:invisible_text_over_image"
 REASONS = (KEEP_CLEAN, KEEP_OCR_LAYER, NO_TEXT, UNMAPPED, IMPLAUSIBLE, TEXT_WITHOUT_INK, UNCOVERED_INK, INVISIBLE_OVER_IMAGE)
 
-MAX_UNMAPPED = 0.05  # share of the characters
+MAX_UNMAPPED = 0.1  # share of the characters (math pages from TeX reach 5-10% in their symbol fonts)
 MIN_WORDS = 30  # words needed before their shape is judged
 MIN_TEXT_ON_INK = 0.3  # share of the text's cells that must show ink
 MIN_IMAGE = 0.5  # share of the page that images must cover for the ink on them to be read as a scan

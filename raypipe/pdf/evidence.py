@@ -65,7 +65,7 @@ class PageEvidence:
     chars: int = 0  # characters other than white space
     alnum: int = 0  # letters and digits
     unmapped: int = 0  # no Unicode mapping, 0, U+FFFD/FFFE/FFFF, private use, or a control character
-    cid: int = 0  # "(cid:N)" tokens
+    cid: int = 0  # characters in "(cid:N)" tokens
     invisible: int = 0  # characters drawn in an invisible render mode (3 or 7)
     symbols: int = 0  # punctuation and symbols
     letters: int = 0  # letters of alphabetic scripts (Latin, Greek, Cyrillic)
@@ -152,7 +152,7 @@ def text_counts(text: str) -> dict:
             vowelless += shape[1]
             odd += shape[2]
     return dict(
-        chars=chars, alnum=alnum, unmapped=bad, cid=len(_CID.findall(text)), symbols=max(0, chars - alnum - bad),
+        chars=chars, alnum=alnum, unmapped=bad, cid=sum(map(len, _CID.findall(text))), symbols=max(0, chars - alnum - bad),
         mixed_tokens=len(_MIXED.findall(text)), letters=letters, vowels=vowels, words=words, common_words=common,
         vowelless_words=vowelless, odd_words=odd,
     )
