@@ -69,6 +69,12 @@ def implausibility(ev: "PageEvidence") -> list[str]:
             signs.append("strong:vowel_ratio")
         elif ratio < 0.28 or ratio > 0.62:
             signs.append("weak:vowel_ratio")
+    if ev.bigrams >= 200:
+        common = ev.common_bigrams / ev.bigrams  # natural text: 0.5 and more; shifted fonts: under 0.2
+        if common < 0.3:
+            signs.append("strong:letter_pairs")
+        elif common < 0.42:
+            signs.append("weak:letter_pairs")
     if ev.chars >= 200 and ev.symbols >= 0.45 * ev.chars:
         signs.append("weak:symbols")
     return signs

@@ -8,8 +8,8 @@ what the text layer claims against what the page shows.
   how much of the page images cover.
 - Whether the characters mean anything: no Unicode mapping, private-use and replacement
   characters, ``(cid:N)`` tokens; and, for alphabetic scripts, how word-like the words are (vowels,
-  the most common words of the major languages, words without vowels, case flips inside words,
-  words mixing scripts).
+  the most common words of the major languages, common letter pairs, words without vowels, case
+  flips inside words, words mixing scripts).
 
 :func:`gather` returns a :class:`PageEvidence` of counts; :func:`raypipe.engines.router.decide`
 reads it. Cost: a few milliseconds a page (``bench/router.py`` measures it).
@@ -33,7 +33,15 @@ INVISIBLE_MODES = (3, 7)  # text render modes that paint nothing
 _CID = re.compile(r"\(cid:\d+\)")
 _WORD = re.compile(r"[^\W\d_]+")
 _MIXED = re.compile(r"[^\W\d_]+\d+[^\W\d_]+|\d+[^\W\d_]+\d+")  # digits inside letters or letters inside digits
-_VOWELS = set("aeiouyæøœ" "αεηιουω" "аеёиоуыэюяіїє")
+_VOWELS = set("aeiouyæøœı" "αεηιουω" "аеёиоуыэюяіїє")
+# letter pairs that are common inside words of the widely written Latin-script languages; in text
+# from a shifted or permuted font most pairs are not among them
+COMMON_BIGRAMS = frozenset(
+    """th he in er an re on en at es ed nd to or ti te it is ar st ou ng al le de nt la ie ei ch ue ra el se ns
+    ri ro co ca ta ma me ne na lo li di da ha ve ll io ic ea as et ur ol il un em om us ni ac si ot ec ce rt ge
+    be sc qu ss ct nc ab mi ir im ad ts ow sz cz rz ze ak ka ko po pr ny aa kk tt gy ly ek ok va ja ki ky ia
+    ya wa za""".split()
+)
 # the most common short words of the widely written alphabetic languages
 COMMON_WORDS = frozenset(
     """the of and to in is that it for as was with be by on not he this are or his from at which but have an
@@ -74,6 +82,8 @@ class PageEvidence:
     common_words: int = 0  # of those, among the most common words of the major languages
     vowelless_words: int = 0  # of those, words of three or more lower-case letters without a vowel
     odd_words: int = 0  # words with case flips inside, mixed scripts, or six consonants in a row
+    bigrams: int = 0  # letter pairs inside Latin-script words
+    common_bigrams: int = 0  # of those, among COMMON_BIGRAMS
     mixed_tokens: int = 0  # tokens with digits inside letters or letters inside digits ("w0rd")
     cells: int = 0  # cells on the page
     ink: int = 0  # cells with ink
@@ -117,21 +127,27 @@ _BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd\ufffe\uffff\ue000-\uf8ff\U0
 _VOWEL_RUNS = re.compile("[" + "".join(sorted(_VOWELS)) + "]+")
 
 
-def _word_shape(word: str) -> Optional[tuple[int, bool, bool]]:
-    """(vowels, vowelless, odd) of a word of an alphabetic script; None for a word of another."""
+def _word_shape(word: str) -> Optional[tuple[int, bool, bool, int, int]]:
+    """(vowels, vowelless, odd, letter pairs, common letter pairs) of a word of an alphabetic script;
+    None for a word of another. Letter pairs are counted in Latin words only."""
     if word.isascii():
-        scripts, bases = 1, word.lower()
+        kinds, bases = {"LATIN"}, word.lower()
     else:
         kinds = {_script(ch) for ch in word}
         if not kinds <= {"LATIN", "GREEK", "CYRILLIC"}:
             return None
-        scripts, bases = len(kinds), "".join(_base(ch) for ch in word)
+        bases = "".join(_base(ch) for ch in word)
+    scripts = len(kinds)
+    pairs = common_pairs = 0
+    if kinds == {"LATIN"}:
+        pairs = len(bases) - 1
+        common_pairs = sum(bases[i : i + 2] in COMMON_BIGRAMS for i in range(pairs))
     vowels = sum(b in _VOWELS for b in bases)
     vowelless = len(word) >= 3 and vowels == 0 and not word.isupper()
     flips = sum(a.islower() and b.isupper() for a, b in zip(word, word[1:]))
     consonants = max(map(len, _VOWEL_RUNS.split(bases))) if len(word) >= 6 else 0
     odd = scripts > 1 or flips >= 2 or (flips == 1 and word[-1].isupper() and len(word) > 3) or consonants >= 6
-    return vowels, vowelless, odd
+    return vowels, vowelless, odd, pairs, common_pairs
 
 
 def text_counts(text: str) -> dict:
@@ -139,13 +155,15 @@ def text_counts(text: str) -> dict:
     chars = len(text) - sum(map(text.count, " \t\n\r"))
     alnum = sum(map(str.isalnum, text))
     bad = len(_BAD.findall(text))
-    letters = vowels = words = common = vowelless = odd = 0
+    letters = vowels = words = common = vowelless = odd = bigrams = common_bigrams = 0
     for word in _WORD.findall(text):
         shape = _word_shape(word)
         if shape is None:
             continue
         letters += len(word)
         vowels += shape[0]
+        bigrams += shape[3]
+        common_bigrams += shape[4]
         if len(word) >= 2:
             words += 1
             common += word.lower() in COMMON_WORDS
@@ -154,7 +172,7 @@ def text_counts(text: str) -> dict:
     return dict(
         chars=chars, alnum=alnum, unmapped=bad, cid=sum(map(len, _CID.findall(text))), symbols=max(0, chars - alnum - bad),
         mixed_tokens=len(_MIXED.findall(text)), letters=letters, vowels=vowels, words=words, common_words=common,
-        vowelless_words=vowelless, odd_words=odd,
+        vowelless_words=vowelless, odd_words=odd, bigrams=bigrams, common_bigrams=common_bigrams,
     )
 
 

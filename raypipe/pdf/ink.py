@@ -113,7 +113,11 @@ def inspect(image) -> InkReport:
     """The blank guard's verdict on a rendered page (a PIL image of any mode)."""
     import numpy as np
 
-    ink = _ink(_shrunk(image))
+    gray = _shrunk(image)
+    if min(gray.shape) < 2 * BLOCK:  # a thumbnail: one paper level, no cells
+        total = int((gray <= int(np.median(gray)) - CONTRAST).sum())
+        return InkReport(total < MIN_INK, total, 0, 0, 0, 0)
+    ink = _ink(gray)
     rows, cols = ink.shape[0] // CELL, ink.shape[1] // CELL
     counts = ink[: rows * CELL, : cols * CELL].reshape(rows, CELL, cols, CELL).sum(axis=(1, 3))
     marks = counts >= CELL_INK
