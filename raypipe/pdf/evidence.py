@@ -32,7 +32,8 @@ INVISIBLE_MODES = (3, 7)  # text render modes that paint nothing
 
 _CID = re.compile(r"\(cid:\d+\)")
 _WORD = re.compile(r"[^\W\d_]+")
-_MIXED = re.compile(r"[^\W\d_]+\d+[^\W\d_]+|\d+[^\W\d_]+\d+")  # digits inside letters or letters inside digits
+# a word broken by digits or stray marks inside ("w0rd", "th;s"), or letters inside a number ("1a2")
+_BROKEN = re.compile(r"[^\W\d_][\d!#$%&*+:;<=>?@\\^|~_]+[^\W\d_]|\d[^\W\d_]+\d")
 _VOWELS = set("aeiouyæøœı" "αεηιουω" "аеёиоуыэюяіїє")
 # letter pairs that are common inside words of the widely written Latin-script languages; in text
 # from a shifted or permuted font most pairs are not among them
@@ -84,7 +85,7 @@ class PageEvidence:
     odd_words: int = 0  # words with case flips inside, mixed scripts, or six consonants in a row
     bigrams: int = 0  # letter pairs inside Latin-script words
     common_bigrams: int = 0  # of those, among COMMON_BIGRAMS
-    mixed_tokens: int = 0  # tokens with digits inside letters or letters inside digits ("w0rd")
+    broken_words: int = 0  # words broken by digits or stray marks inside ("w0rd", "th;s", "1a2")
     cells: int = 0  # cells on the page
     ink: int = 0  # cells with ink
     text: int = 0  # cells under the text layer's boxes
@@ -171,7 +172,7 @@ def text_counts(text: str) -> dict:
             odd += shape[2]
     return dict(
         chars=chars, alnum=alnum, unmapped=bad, cid=sum(map(len, _CID.findall(text))), symbols=max(0, chars - alnum - bad),
-        mixed_tokens=len(_MIXED.findall(text)), letters=letters, vowels=vowels, words=words, common_words=common,
+        broken_words=len(_BROKEN.findall(text)), letters=letters, vowels=vowels, words=words, common_words=common,
         vowelless_words=vowelless, odd_words=odd, bigrams=bigrams, common_bigrams=common_bigrams,
     )
 

@@ -127,7 +127,7 @@ def test_hand_made_evidence():
     assert decide(dataclasses.replace(CLEAN, unmapped=149), 64) == (True, router.KEEP_CLEAN)
     assert decide(dataclasses.replace(CLEAN, vowelless_words=60), 64) == (False, router.IMPLAUSIBLE)
     assert decide(dataclasses.replace(CLEAN, vowelless_words=20), 64) == (True, router.KEEP_CLEAN)  # one weak sign
-    assert decide(dataclasses.replace(CLEAN, vowelless_words=20, mixed_tokens=20), 64) == (False, router.IMPLAUSIBLE)
+    assert decide(dataclasses.replace(CLEAN, vowelless_words=20, broken_words=40), 64) == (False, router.IMPLAUSIBLE)
     assert decide(dataclasses.replace(CLEAN, text_on_ink=100), 64) == (False, router.TEXT_WITHOUT_INK)
     scan = dataclasses.replace(CLEAN, image=7000, image_marks=1750)
     assert decide(dataclasses.replace(scan, invisible=1500), 64) == (True, router.KEEP_OCR_LAYER)
