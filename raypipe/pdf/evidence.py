@@ -276,8 +276,7 @@ def ink_cells(image, cols: int, rows: int):
 
 
 def _grow(mask):
-    import numpy as np
-
+    """The cells within one cell (eight neighbours) of a marked one."""
     out = mask.copy()
     out[1:, :] |= mask[:-1, :]
     out[:-1, :] |= mask[1:, :]

@@ -81,7 +81,7 @@ def test_scans(scans):
 
 
 def test_an_ocr_layer_of_another_page_lies_over_nothing(scans):
-    name, spec, image = scans[0]
+    name, spec, _ = scans[0]
     blank = rp.scan_image(None, spec, np.random.default_rng(0), rp.render_gray(rp.born_digital(BODIES[name])))
     assert route(rp.scan_page(blank, spec, rp.text_ops(BODIES[name], mode=3))) == (False, router.TEXT_WITHOUT_INK)
 
@@ -97,7 +97,7 @@ def test_broken_fonts(name):
         perm = list(rp.LOWER)
         random.Random(seed).shuffle(perm)
         doc = rp.Doc()
-        rp.helvetica(doc, to_unicode=rp.letters_map(lambda ch: perm[rp.LOWER.index(ch.lower())] if ch.isascii() and ch.isalpha() else ch))
+        rp.helvetica(doc, to_unicode=rp.letters_map(rp.permuted(perm)))
         assert route(doc.file(rp.text_ops(runs))) == (False, router.IMPLAUSIBLE), seed
     doc = rp.Doc()
     rp.helvetica(doc, to_unicode={c: 0xE000 + c for c in range(32, 127)})
@@ -182,6 +182,6 @@ def test_permuted_letters_are_caught_in_every_language():
         for seed in range(20):
             perm = list(rp.LOWER)
             random.Random(seed).shuffle(perm)
-            garbled = "".join(perm[rp.LOWER.index(c.lower())] if c.isascii() and c.isalpha() else c for c in text)
+            garbled = "".join(map(rp.permuted(perm), text))
             kept += decide(PageEvidence(**text_counts(garbled)), 64)[0]
     assert kept <= 2  # of 180 random permutations of the alphabet
