@@ -22,12 +22,12 @@ from collections import defaultdict
 from typing import Iterable, Optional, Sequence
 
 from raypipe.pdf.layout_order import Block, Span, paragraphs, reading_order, rows_of
-from raypipe.pdf.layout_tables import find_tables
+from raypipe.pdf.layout_tables import aligned_table, find_tables
 
 SPLIT_GAP = 0.7  # a horizontal gap wider than this many line heights ends a span (column gutters, table cells)
 SPACE_GAP = 0.18  # a gap wider than this many line heights between two glyphs is a word space
 _SPACES = {0x20, 0x09, 0x0A, 0x0D, 0xA0, 0x00}
-_PAGE_NUMBER = re.compile(r"^(page|p\.|seite|s\.)?\s*[-\u2013\u2014(\[]?\s*(\d{1,4}|[ivxlcdm]{1,7})\s*[-\u2013\u2014)\]]?"
+_PAGE_NUMBER = re.compile(r"^(page|p\.|seite|s\.)?\s*[-\u2013\u2014(\[]?\s*(\d{1,4}|[ivxlcdm]{2,7}|i|v)\s*[-\u2013\u2014)\]]?"
                           r"(\s*(of|/|von)\s*\d{1,4})?$", re.IGNORECASE)
 
 
@@ -214,52 +214,66 @@ def _merge_rows(spans: list[Span]) -> list[Span]:
     return out
 
 
-def _key(text: str) -> str:
-    return re.sub(r"\d+", "#", re.sub(r"\s+", " ", text.strip().lower()))
+def _keys(text: str, page: int) -> list[tuple]:
+    """What must repeat for a line to be running: its very text, or its text with the numbers
+    blanked when its first number follows the pages ("Page 3 of 9"). None for text without letters."""
+    flat = re.sub(r"\s+", " ", text.strip().lower())
+    if not any(c.isalpha() for c in flat):
+        return []
+    number = re.search(r"\d+", flat)
+    return [(flat,)] + ([(re.sub(r"\d+", "#", flat), int(number.group()) - page)] if number else [])
 
 
-def _edge_rows(layout: PageLayout, depth: int = 2) -> list[tuple[bool, list[int]]]:
-    """(at the top?, span indices) of the outermost rows of the page, ``depth`` from each edge, that
-    lie in the outer quarter of the page."""
+def _edge_rows(layout: PageLayout) -> list[tuple[bool, int, list[int]]]:
+    """(at the top?, 0 for the outermost row or 1 for the next, span indices) of the two outermost
+    rows at the top and at the bottom of the page that lie in its outer quarter."""
     index = {id(s): i for i, s in enumerate(layout.spans)}
     rows = rows_of(layout.spans)
-    picked = [(True, r) for r in rows[:depth]] + [(False, r) for r in rows[max(depth, len(rows) - depth):]]
+    picked = [(True, 0, rows[0]), (True, 1, rows[1]), (False, 1, rows[-2]), (False, 0, rows[-1])] if len(rows) >= 4 \
+        else [(True, 0, rows[0]), (False, 0, rows[-1])] if len(rows) >= 2 else []
     out = []
-    for top, row in picked:
+    for top, depth, row in picked:
         mid = (row[0].y0 + row[0].y1) / 2
         if (mid > 0.75 * layout.height) if top else (mid < 0.25 * layout.height):
-            out.append((top, [index[id(s)] for s in row]))
+            out.append((top, depth, [index[id(s)] for s in row]))
     return out
 
 
 def running_furniture(layouts: Sequence[PageLayout]) -> list[dict[int, bool]]:
     """For each page, the spans that are running headers or footers or page numbers: span index →
-    True for the top of the page, False for the bottom. A line is running when the same text (digits
-    aside) stands at the same height among the two outermost lines in the top or bottom quarter of
-    at least three pages (two, in a document of up to four pages); a page number is recognised on
-    any page, in the outermost line. A page is never emptied: if every line of it would go, all stay."""
-    seen = defaultdict(list)  # (key, top?) → [(page position, y)]
+    True for the top of the page, False for the bottom. A line is running when the same text stands
+    at the same height in the outermost line at the top or bottom of two pages or more (a book's
+    section titles run over a few pages only) — or in the line next to it on a fifth of the pages
+    and at least three — or the same text but for a number that follows the pages ("Page 3 of 9").
+    A page number is recognised on any page: alone in the outermost line, or beside running text
+    there. Only the outer quarter of a page is looked at, and a page is never emptied: if every
+    line of it would go, all stay."""
+    seen = defaultdict(list)  # (key, top?) → [(page position, y, depth)]
     edges = [_edge_rows(layout) for layout in layouts]
     for p, (layout, rows) in enumerate(zip(layouts, edges)):
-        for top, row in rows:
+        for top, depth, row in rows:
             for i in row:
-                seen[(_key(layout.spans[i].text), top)].append((p, layout.spans[i].y0))
-    need = 2 if len(layouts) <= 4 else 3
-    running = defaultdict(list)  # (key, top?) → heights at which it runs
+                for key in _keys(layout.spans[i].text, p):
+                    seen[(key, top)].append((p, layout.spans[i].y0, depth))
+    inner = max(3, math.ceil(0.2 * len(layouts)))
+    running = defaultdict(list)  # (key, top?) → [(y, depth)] at which it runs
     for key, places in seen.items():
-        for _, y in places:
-            if len({p for p, y2 in places if abs(y2 - y) <= 4}) >= need and len(layouts) > 1:
-                running[key].append(y)
+        for _, y, depth in places:
+            pages = {p for p, y2, d in places if abs(y2 - y) <= 4 and d == depth}
+            if len(pages) >= (2 if depth == 0 else inner):
+                running[key].append((y, depth))
     out = []
-    for layout, rows in zip(layouts, edges):
+    for p, (layout, rows) in enumerate(zip(layouts, edges)):
         found = {}
-        for n, (top, row) in enumerate(rows):
-            outermost = n == 0 and top or n == len(rows) - 1 and not top
+        for top, depth, row in rows:
             for i in row:
-                span = layout.spans[i]
-                ys = running.get((_key(span.text), top), ())
-                if any(abs(span.y0 - y) <= 4 for y in ys) or outermost and _PAGE_NUMBER.match(span.text.strip()):
-                    found[i] = top
+                for key in _keys(layout.spans[i].text, p):
+                    if any(abs(layout.spans[i].y0 - y) <= 4 and d == depth for y, d in running.get((key, top), ())):
+                        found[i] = top
+            if depth == 0:  # the outermost line: a page number?
+                numbers = [i for i in row if _PAGE_NUMBER.match(layout.spans[i].text.strip())]
+                if len(numbers) == 1 and all(i in found for i in row if i != numbers[0]):
+                    found[numbers[0]] = top
         out.append(found if len(found) < len(layout.spans) else {})
     return out
 
@@ -278,10 +292,11 @@ def compose(layout: PageLayout, furniture: Optional[dict[int, bool]] = None) -> 
     footer = _lines_text([layout.spans[i] for i, top in furniture.items() if not top])
     tables, rest = find_tables(body, layout.rules)
     blocks = [Block(s.x0, s.y0, s.x1, s.y1, span=s) for s in rest] + tables
-    parts = paragraphs(reading_order(blocks))
+    lines = reading_order(blocks, aligned_table)
+    parts = paragraphs(lines)
     for spans in layout.turned:
         parts += paragraphs(reading_order([Block(s.x0, s.y0, s.x1, s.y1, span=s) for s in spans]))
-    return PageText("\n\n".join(p for p in parts if p), header, footer, len(tables))
+    return PageText("\n\n".join(p for p in parts if p), header, footer, sum(1 for line in lines if line.table))
 
 
 def extract_pages(pdf, indices: Optional[Iterable[int]] = None) -> list[PageText]:

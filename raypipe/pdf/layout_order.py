@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import statistics
-from typing import Optional
+from typing import Callable, Optional
 
 GUTTER = 0.8  # white space between columns, in line heights
 _TERMINAL = tuple('.!?:;"\'\u201d\u2019)]')
@@ -123,15 +123,24 @@ def _strips(blocks: list[Block]) -> list[list[Block]]:
     return strips
 
 
-def _cut(blocks: list[Block], gutter: float, out: list[list[Block]]) -> None:
+def _cut(blocks: list[Block], gutter: float, out: list[list[Block]], table) -> None:
     strips = _strips(blocks)
     if len(strips) == 1:  # one line: a wide space in it is not a column gutter
         out.append(blocks)
         return
     columns = _columns(blocks, gutter)
     if len(columns) > 1:
+        found = table(blocks, gutter) if table else None
+        if found:
+            above, block, below = found
+            if above:
+                _cut(above, gutter, out, table)
+            out.append([block])
+            if below:
+                _cut(below, gutter, out, table)
+            return
         for column in columns:
-            _cut(column, gutter, out)
+            _cut(column, gutter, out, table)
         return
     bands: list[list[Block]] = []
     for strip in strips:
@@ -140,16 +149,18 @@ def _cut(blocks: list[Block], gutter: float, out: list[list[Block]]) -> None:
         else:
             bands.append(list(strip))
     for band in bands if len(bands) > 1 else strips:
-        _cut(band, gutter, out)
+        _cut(band, gutter, out, table)
 
 
-def reading_order(blocks: list[Block]) -> list[Line]:
-    """The blocks as lines in reading order (a table is one line of its own)."""
+def reading_order(blocks: list[Block], table: Optional[Callable] = None) -> list[Line]:
+    """The blocks as lines in reading order (a table is one line of its own). ``table(blocks,
+    gutter)`` may find a table in a region about to be cut into columns: it gives (blocks above,
+    the table block, blocks below) or None."""
     sizes = [b.size for b in blocks if b.span]
     unit = statistics.median(sizes) if sizes else 10.0
     leaves: list[list[Block]] = []
     if blocks:
-        _cut(blocks, GUTTER * unit, leaves)
+        _cut(blocks, GUTTER * unit, leaves, table)
     lines = []
     for leaf in leaves:
         for row in rows_of(leaf):

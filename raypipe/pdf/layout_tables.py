@@ -4,8 +4,8 @@ A ruled table is a group of drawn lines that meet or run in parallel over the sa
 columns come from the vertical rules inside it, or where there are none (top, middle and bottom
 rules only) from the white space that separates the text into columns; its rows from the
 horizontal rules when the rules form a full grid, else from the text lines. A table without rules
-is a run of at least three consecutive lines each cut into two or more pieces by wide white space,
-aligned on the same columns, with short cells (prose in two columns is not a table). Anything less
+is a region that reading order would cut into columns, whose lines all keep to those columns and
+are evenly spaced, with short cells (prose in two columns is not a table). Anything less
 certain stays text.
 """
 
@@ -169,30 +169,56 @@ def _ruled(spans: list[Span], rules: list[tuple], unit: float) -> tuple[list[Blo
     return tables, spans
 
 
-def _unruled(spans: list[Span], unit: float) -> tuple[list[Block], list[Span]]:
-    rows = rows_of(spans)
-    tables, used = [], set()
-    run: list[list[Span]] = []
-    for row in rows + [[]]:
-        near = run and row and min(s.y0 for s in run[-1]) - max(s.y1 for s in row) < 2.5 * unit
-        if len(row) >= 2 and (not run or near):
-            run.append(row)
-            continue
-        if len(run) >= 3:
-            inside = [s for r in run for s in r]
-            table = _table(inside, _gaps(inside, CELL_GAP * unit), None, False, MAX_WORDS)
-            if table:
-                tables.append(table)
-                used.update(id(s) for s in inside)
-        run = [row] if len(row) >= 2 else []
-    return tables, [s for s in spans if id(s) not in used]
+def aligned_table(blocks: list[Block], gutter: float):
+    """The region as (blocks above, a table, blocks below) when white space cuts it into columns
+    that its lines keep to: at least three evenly spaced lines with text in two columns or more,
+    short cells; with only two columns, one of them narrow (terms and their meanings, entries and
+    their page numbers), so that prose or an index set in two columns stays text. Lines at the top
+    or bottom with text in one column only (a heading, a caption) stay outside. None otherwise."""
+    if any(b.span is None for b in blocks):
+        return None
+    rows = rows_of([b.span for b in blocks])
+    above: list[list[Span]] = []
+    below: list[list[Span]] = []
+    while len(rows) >= 3:
+        spans = [s for row in rows for s in row]
+        xs = _gaps(spans, gutter)
+        if not xs:
+            return None
+        grid = _grid(spans, xs, None)
+        filled = [sum(1 for c in row if c) for row in grid]
+        if filled[0] < 2:
+            above.append(rows.pop(0))
+        elif filled[-1] < 2:
+            below.insert(0, rows.pop())
+        else:
+            break
+    if len(rows) < 3 or not _regular(rows) or any(f < 2 for f in filled):
+        return None
+    if len(xs) == 1:
+        widths = [max((s.x1 - s.x0 for row in grid for s in row[k]), default=0) for k in (0, 1)]
+        if min(widths) > 0.6 * max(widths):
+            return None
+    table = _table(spans, xs, None, False, MAX_WORDS)
+    if table is None:
+        return None
+    wrap = lambda rs: [Block(s.x0, s.y0, s.x1, s.y1, span=s) for r in rs for s in r]  # noqa: E731
+    return wrap(above), table, wrap(below)
+
+
+def _regular(rows: list[list[Span]]) -> bool:
+    """Rows evenly spaced (within a third of the usual pitch), as a table's are and the scattered
+    labels of a chart are not."""
+    tops = [max(s.y1 for s in row) for row in rows]
+    pitches = [a - b for a, b in zip(tops, tops[1:])]
+    usual = statistics.median(pitches)
+    return all(abs(p - usual) <= usual / 3 for p in pitches)
 
 
 def find_tables(spans: list[Span], rules: list[tuple]) -> tuple[list[Block], list[Span]]:
-    """(table blocks, the spans that are not in a table)."""
+    """(ruled table blocks, the spans that are not in one). Tables without rules are found during
+    reading order, by :func:`aligned_table`."""
     if not spans:
         return [], spans
     unit = statistics.median(s.size for s in spans)
-    ruled, rest = _ruled(spans, rules, unit) if rules else ([], spans)
-    plain, rest = _unruled(rest, unit)
-    return ruled + plain, rest
+    return _ruled(spans, rules, unit) if rules else ([], spans)
