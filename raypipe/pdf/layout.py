@@ -136,8 +136,10 @@ def _chars(textpage) -> dict[int, _SpanBuilder]:
             ch = unicodedata.normalize("NFKC", ch)
         if not box_of(tp, i, ref):
             continue
-        angle = angle_of(tp, i)  # clockwise, in radians; -1 when unknown
-        degrees = -int(round(math.degrees(angle) / 5.0) * 5) % 360 if angle >= 0 else 0
+        degrees = 0
+        if rect.right - rect.left > 0.85 * (rect.top - rect.bottom):  # wider than an upright glyph: turned?
+            angle = angle_of(tp, i)  # clockwise, in radians; -1 when unknown
+            degrees = -int(round(math.degrees(angle) / 5.0) * 5) % 360 if angle >= 0 else 0
         if degrees not in builders:
             builders[degrees], frames[degrees] = _SpanBuilder(), _frame(math.radians(degrees))
         if degrees:
@@ -285,8 +287,10 @@ def _lines_text(spans: list[Span]) -> str:
 
 def compose(layout: PageLayout, furniture: Optional[dict[int, bool]] = None) -> PageText:
     """The page's text, with the spans in ``furniture`` (see :func:`running_furniture`) moved to
-    the header and footer fields."""
-    furniture = furniture or {}
+    the header and footer fields; without it, the page alone is looked at (its page number is found,
+    running lines need the other pages)."""
+    if furniture is None:
+        furniture = running_furniture([layout])[0]
     body = [s for i, s in enumerate(layout.spans) if i not in furniture]
     header = _lines_text([layout.spans[i] for i, top in furniture.items() if top])
     footer = _lines_text([layout.spans[i] for i, top in furniture.items() if not top])

@@ -90,14 +90,18 @@ def _intervals(pairs: list[tuple[float, float]]) -> list[list[float]]:
     return merged
 
 
+def _gutters(blocks: list[Block], gutter: float) -> list[tuple[float, float]]:
+    spans = _intervals([(b.x0, b.x1) for b in blocks])
+    return [(a[1], b[0]) for a, b in zip(spans, spans[1:]) if b[0] - a[1] >= gutter]
+
+
 def _shares_gutter(band: list[Block], strip: list[Block], gutter: float) -> bool:
-    """Whether a band of white space runs through both, with text of ``band`` on both sides of it
-    (so ``strip`` continues the columns of ``band``, even where one column has no line)."""
-    spans = _intervals([(b.x0, b.x1) for b in band + strip])
-    for a, b in zip(spans, spans[1:]):
-        if b[0] - a[1] >= gutter and any(x.x1 <= a[1] for x in band) and any(x.x0 >= b[0] for x in band):
-            return True
-    return False
+    """Whether ``strip`` continues the columns of ``band``: the band has white space between
+    columns and the strip closes none of it (a line in one column only does not; a heading over
+    some of the columns does)."""
+    own = _gutters(band, gutter)
+    union = _gutters(band + strip, gutter)
+    return bool(own) and all(any(u[0] < g[1] and u[1] > g[0] for u in union) for g in own)
 
 
 def _columns(blocks: list[Block], gutter: float) -> list[list[Block]]:
@@ -175,12 +179,14 @@ def reading_order(blocks: list[Block], table: Optional[Callable] = None) -> list
 
 
 def _join(para: str, nxt: str) -> str:
-    """Append a line to a paragraph, undoing the hyphenation of a word broken at the line end."""
-    if para.endswith("\x02"):
-        return para[:-1] + (nxt if nxt[:1].islower() else "-" + nxt)
-    if para.endswith("-") and para[-2:-1].isalpha() and nxt[:1].islower():
-        word = para.rsplit(" ", 1)[-1]
-        return para[:-1] + nxt if word.count("-") == 1 else para + nxt
+    """Append a line to a paragraph, undoing the hyphenation of a word broken at the line end
+    (PDFium marks such a hyphen, hard or soft, as U+0002); a compound (state-of-the-art) or a
+    capital after the break (Anglo-Saxon) keeps its hyphen."""
+    if para.endswith(("\x02", "-")) and para[-2:-1].isalpha():
+        word = para.rsplit(" ", 1)[-1][:-1]
+        if nxt[:1].islower() and "-" not in word.replace("\x02", "-"):
+            return para[:-1] + nxt
+        return para[:-1] + "-" + nxt
     return para + " " + nxt
 
 
