@@ -181,7 +181,8 @@ def _rules(page, to) -> list[tuple[float, float, float, float]]:
 
 
 def analyse_page(page, number: int = 1) -> PageLayout:
-    """Read one open pypdfium2 page into a :class:`PageLayout` (the page may be closed afterwards)."""
+    """Read one open pypdfium2 page into a :class:`PageLayout` (the page may be closed afterwards).
+    Text outside the page's crop box is left out, as PDFium's own bounded text leaves it out."""
     textpage = page.get_textpage()
     try:
         builders = _chars(textpage)
@@ -192,10 +193,19 @@ def analyse_page(page, number: int = 1) -> PageLayout:
     left, bottom, right, top = page.get_bbox()
     x0, y0, x1, y1 = _box(to, left, bottom, right, top)
     shift = lambda s: Span(s.text, s.x0 - x0, s.y0 - y0, s.x1 - x0, s.y1 - y0, s.size)  # noqa: E731
-    spans = [shift(s) for s in builders[main].spans] if builders else []
+    w, h = x1 - x0, y1 - y0
+    inside = lambda s: -1 <= (s.x0 + s.x1) / 2 <= w + 1 and -1 <= (s.y0 + s.y1) / 2 <= h + 1  # noqa: E731
+    spans = [t for t in (shift(s) for s in builders[main].spans) if inside(t)] if builders else []
     rules = [(a - x0, b - y0, c - x0, d - y0) for a, b, c, d in _rules(page, to)] if spans else []
-    turned = [builders[d].spans for d in sorted(builders) if d != main and builders[d].spans]
-    return PageLayout(number, x1 - x0, y1 - y0, _merge_rows(spans), rules, turned)
+    turned = []
+    for d in sorted(builders):
+        if d != main:  # checked in page space: the centre of each span's box, turned back
+            back = _frame(-math.radians(d))
+            keep = [s for s in builders[d].spans if left - 1 <= back((s.x0 + s.x1) / 2, (s.y0 + s.y1) / 2)[0] <= right + 1
+                    and bottom - 1 <= back((s.x0 + s.x1) / 2, (s.y0 + s.y1) / 2)[1] <= top + 1]
+            if keep:
+                turned.append(keep)
+    return PageLayout(number, w, h, _merge_rows(spans), rules, turned)
 
 
 def _merge_rows(spans: list[Span]) -> list[Span]:

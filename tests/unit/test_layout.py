@@ -257,7 +257,8 @@ def test_turned_pages_and_margin_notes():
 
 def test_hostile_pages_give_empty_or_plain_text():
     empty, ruled = Page(), Page(items=[Rule(72, 400, 540, 400), Rule(300, 100, 300, 700)])
-    odd = Page(items=[Text(72, 700, "(parenthesised) back\\slash | pipe", 10), Text(72, 686, "\u2022 bullet item", 10)])
+    odd = Page(items=[Text(72, 700, "(parenthesised) back\\slash | pipe", 10), Text(72, 686, "\u2022 bullet item", 10),
+                      Text(700, 400, "Off the page", 10), Text(-200, 400, "Off the other side", 10, angle=90)])
     out = extract([empty, ruled, odd])
     assert [p.text for p in out[:2]] == ["", ""]
     assert paragraphs(out[2].text) == ["(parenthesised) back\\slash | pipe", "\u2022 bullet item"]
