@@ -1,14 +1,33 @@
 """The deployment files checked by Ray's own code: jobs/runtime_env.yaml (``RuntimeEnv``) and
 cluster.yaml (the autoscaler's ``prepare_config``/``validate_config``, what ``ray up`` runs before it
-touches AWS), and that the cluster's GPU workers fit what the engine stage asks per actor."""
+touches AWS), and that the cluster's GPU workers fit what the engine stage asks per actor.
+
+cluster.yaml is closed by default: SSH only from the user's address through a security group the
+user makes (its commands are in the file's header), the dashboard on the head's loopback, token
+authentication on every node, and instance roles whose policies (deploy/aws/) grant the README's
+S3 example what raypipe's reads and writes send, and no more. Where boto3, moto and the AWS CLI are
+installed, the header's commands run against moto's EC2 and IAM followed by Ray's own AWS bootstrap,
+and the README's example runs against moto's S3 with its IAM checks on and the policy alone."""
 
 from __future__ import annotations
 
 import copy
+import fnmatch
+import json
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
-from helpers import ROOT
+from helpers import BIN, ROOT, run_cli
+from samples import text_pages, write_pdf
+
+AWS = ROOT / "deploy" / "aws"
 
 
 def test_runtime_env_file_is_accepted_by_ray():
@@ -89,3 +108,139 @@ def test_cluster_gpu_workers_fit_the_inference_actor():
         assert resources["CPU"] >= actors * (asked["num_cpus"] + ray_cfg.stage("render", 1.0)["num_cpus"]), name
         assert node.get("min_workers", 0) == 0 and node["max_workers"] >= 1, name  # scales from zero
     assert any("raypipe[gpu]" in command for command in config["setup_commands"])
+
+
+
+# --- the header's commands ----------------------------------------------------------------------
+
+
+def _header(text: str | None = None) -> tuple[str, str]:
+    """(set-up script, use script): the two shell blocks of cluster.yaml's header comment."""
+    blocks, current = [], []
+    for line in (text or (ROOT / "cluster.yaml").read_text()).splitlines():
+        if not line.startswith("#"):
+            break
+        if line.startswith("#   "):
+            current.append(line[4:])
+        elif current:
+            blocks, current = blocks + ["\n".join(current)], []
+    setup, use = blocks + (["\n".join(current)] if current else [])
+    return setup, use
+
+
+def _commands(script: str) -> list[list[str]]:
+    """Each simple command of a script as words (continuations joined, split at ; && $( ) and #)."""
+    out = []
+    for line in script.replace("\\\n", " ").splitlines():
+        for part in re.split(r";|&&|\$\(|\)", line.split(" # ")[0]):
+            words = shlex.split(part, comments=True)
+            out += [words] if words else []
+    return out
+
+
+def _flags(words: list[str]) -> dict[str, str]:
+    """``--name value`` and ``--name=value`` of one command; a bare flag maps to ''."""
+    flags = {}
+    for i, word in enumerate(words):
+        if word.startswith("--"):
+            name, eq, value = word.partition("=")
+            nxt = words[i + 1] if i + 1 < len(words) else ""
+            flags[name] = value if eq else ("" if nxt.startswith("--") else nxt)
+    return flags
+
+
+def _ray_start(commands: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(environment, flags) of the one ``ray start`` among a node type's start commands."""
+    found = [w for c in commands for w in _commands(c) if "ray" in w and w[w.index("ray") + 1 :][:1] == ["start"]]
+    if len(found) != 1:
+        return {}, {}
+    at = found[0].index("ray")
+    return dict(w.split("=", 1) for w in found[0][:at] if "=" in w), _flags(found[0][at:])
+
+
+def closed_problems(config: dict, setup: str, use: str) -> list[str]:
+    """What leaves the cluster open: SSH or the dashboard reachable from anywhere, a node without the
+    token, a node the launcher would give its own role. Empty when the cluster is closed."""
+    problems = []
+    types = config["available_node_types"]
+    if "security_group" in config["provider"]:
+        problems.append("provider.security_group: the launcher's own group always has SSH from 0.0.0.0/0")
+    groups = {tuple(t["node_config"].get("SecurityGroupIds", ())) for t in types.values()}
+    if len(groups) != 1 or not all(groups):
+        problems.append("SecurityGroupIds: every node type must name the one group the set-up makes")
+    commands = _commands(setup)
+    rules = [_flags(w) for w in commands if w[:3] == ["aws", "ec2", "authorize-security-group-ingress"]]
+    for rule in rules:
+        if rule.get("--region") != config["provider"]["region"] or rule.get("--group-id") != "$SG":
+            problems.append(f"ingress rule for another group or region: {rule}")
+        elif "--cidr" in rule and (rule["--cidr"], rule.get("--protocol"), rule.get("--port")) != ("$MY_CIDR", "tcp", "22"):
+            problems.append(f"ingress rule other than SSH from $MY_CIDR: {rule}")
+        elif "--cidr" not in rule and (rule.get("--source-group"), rule.get("--protocol")) != ("$SG", "all"):
+            problems.append(f"ingress rule other than the group's own traffic: {rule}")
+    if sorted("--cidr" in r for r in rules) != [False, True]:
+        problems.append("the set-up must make exactly one SSH rule and one intra-group rule")
+    if "0.0.0.0/0" in setup or "::/0" in setup or '"${MY_CIDR:?' not in setup:
+        problems.append("the set-up must take the user's address and stop without it")
+    head_env, head = _ray_start(config.get("head_start_ray_commands", []))
+    worker_env, worker = _ray_start(config.get("worker_start_ray_commands", []))
+    if head.get("--dashboard-host") != "127.0.0.1" or "--autoscaling-config" not in head:
+        problems.append(f"head: the dashboard must listen on 127.0.0.1 only: {head}")
+    # `ray start --address` turns token auth on only from RAY_AUTH_MODE, never from a token file
+    for name, env in (("head", head_env), ("worker", worker_env)):
+        if env.get("RAY_AUTH_MODE") != "token":
+            problems.append(f"{name}: ray start without RAY_AUTH_MODE=token")
+    if not worker.get("--address", "").startswith("$RAY_HEAD_IP:"):
+        problems.append("worker: ray start must join the head")
+    submit = [_flags(w) for w in _commands(use) if w[:3] == ["ray", "job", "submit"]]
+    if "export RAY_AUTH_MODE=token" not in use or [s.get("--address") for s in submit] != [
+        f"http://127.0.0.1:{head.get('--dashboard-port')}"
+    ]:
+        problems.append("the submit must go through the tunnel with RAY_AUTH_MODE=token")
+    for name, node in types.items():  # without one, the head gets EC2 and S3 full access, workers no role
+        if not node["node_config"].get("IamInstanceProfile", {}).get("Name"):
+            problems.append(f"{name}: no IamInstanceProfile")
+    return problems
+
+
+def test_cluster_is_closed_by_default_and_broken_copies_are_caught():
+    config, (setup, use) = _cluster_config(), _header()
+    assert closed_problems(config, setup, use) == []
+
+    def broken(edit, text_edit=lambda s, u: (s, u)):
+        c = copy.deepcopy(config)
+        edit(c)
+        return closed_problems(c, *text_edit(setup, use))
+
+    types = "available_node_types"
+    head = config["head_node_type"]
+    assert broken(lambda c: c["provider"].update(security_group={"IpPermissions": []}))
+    assert broken(lambda c: c[types]["gpu_worker"]["node_config"].pop("SecurityGroupIds"))
+    assert broken(lambda c: None, lambda s, u: (s.replace('"$MY_CIDR"', "0.0.0.0/0"), u))
+    assert broken(lambda c: None, lambda s, u: (s.replace("--port 22", "--port 0-65535"), u))
+    assert broken(lambda c: None, lambda s, u: (s.replace('--source-group "$SG"', "--cidr 10.0.0.0/8"), u))
+    assert broken(lambda c: c.__setitem__("head_start_ray_commands", [
+        x.replace("127.0.0.1", "0.0.0.0") for x in c["head_start_ray_commands"]]))
+    assert broken(lambda c: c.__setitem__("worker_start_ray_commands", [
+        x.replace("RAY_AUTH_MODE=token ", "") for x in c["worker_start_ray_commands"]]))
+    assert broken(lambda c: c.pop("head_start_ray_commands"))  # Ray's defaults: 0.0.0.0, no token
+    assert broken(lambda c: None, lambda s, u: (s, u.replace("export RAY_AUTH_MODE=token", "")))
+    assert broken(lambda c: c[types][head]["node_config"].pop("IamInstanceProfile"))
+    assert broken(lambda c: c[types]["gpu_worker"]["node_config"].pop("IamInstanceProfile"))
+
+
+def test_the_token_reaches_every_node_where_ray_looks_for_it(tmp_path, monkeypatch):
+    """The header's ``ray get-auth-token --generate`` writes the file that file_mounts sends to the
+    path each node's Ray reads (~/.ray/auth_token of the image's user, ray)."""
+    from ray._private.authentication.authentication_token_setup import _get_default_token_path
+
+    config = _cluster_config()
+    [generate] = [w for w in _commands(_header()[0]) if w[:2] == ["ray", "get-auth-token"]]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    made = subprocess.run([str(BIN / "ray"), *generate[1:]], env={**env, "HOME": str(tmp_path)},
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    [(remote, local)] = [(r, lc) for r, lc in config["file_mounts"].items() if "auth_token" in r]
+    token = Path(local.replace("~", str(tmp_path), 1)).read_text().strip()
+    assert token == made.stdout.strip() and len(token) >= 32
+    monkeypatch.setenv("HOME", "/home/ray")
+    assert str(_get_default_token_path()) == remote
