@@ -244,3 +244,146 @@ def test_the_token_reaches_every_node_where_ray_looks_for_it(tmp_path, monkeypat
     assert token == made.stdout.strip() and len(token) >= 32
     monkeypatch.setenv("HOME", "/home/ray")
     assert str(_get_default_token_path()) == remote
+
+
+# --- the instance roles' policies -----------------------------------------------------------------
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _matches(pattern: str, value: str) -> bool:
+    """IAM's wildcards: ``*`` any run of characters, ``?`` one; nothing else is special."""
+    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(regex, value, flags=re.S) is not None
+
+
+def allowed(policy: dict, action: str, resource: str, context: dict | None = None) -> bool:
+    """IAM's decision for one identity policy: some Allow statement matches (action, resource and
+    every condition: StringEquals/StringLike, a key the request lacks fails it) and no Deny does."""
+    decision = False
+    for st in _listed(policy["Statement"]):
+        assert not {"NotAction", "NotResource", "NotPrincipal"} & set(st), "not modelled here"
+        if not any(_matches(a.lower(), action.lower()) for a in _listed(st["Action"])):
+            continue
+        if not any(_matches(r, resource) for r in _listed(st["Resource"])):
+            continue
+        ops = {"StringEquals": lambda want, have: want == have, "StringLike": _matches}
+        if not all(op in ops and (context or {}).get(key) is not None
+                   and any(ops[op](w, context[key]) for w in _listed(want))
+                   for op, keys in st.get("Condition", {}).items() for key, want in keys.items()):
+            continue
+        if st["Effect"] == "Deny":
+            return False
+        decision = True
+    return decision
+
+
+def _readme_example() -> tuple[str, str]:
+    """(input, output) of the header's ``ray job submit`` (the README's s3://bucket/pdfs/ example)."""
+    [words] = [w for w in _commands(_header()[1]) if "jobs/ocr_pdfs.py" in w]
+    return words[words.index("jobs/ocr_pdfs.py") + 1], _flags(words)["--output"]
+
+
+def s3_requests(source: str, output: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(what a run of ``source`` → ``output`` sends, what no role of it may do), as (action, ARN).
+    Sent, by pyarrow's S3 filesystem and Ray Data's writer and checkpoint: HEAD of each folder's own
+    key and GET/HEAD of objects (s3:GetObject); listing, and HeadBucket before creating a folder
+    (s3:ListBucket, with no prefix to condition on); folder markers, data files, checkpoint and
+    summary uploads and the copy that commits a checkpoint (s3:PutObject, multipart aborted with
+    s3:AbortMultipartUpload); deleting pending checkpoint records, uncommitted data files, and all of
+    them with --fresh (s3:DeleteObject)."""
+    src_bucket, src = source[5:].rstrip("/").split("/", 1)
+    out_bucket, out = output[5:].rstrip("/").split("/", 1)
+    src_arn, out_arn = f"arn:aws:s3:::{src_bucket}", f"arn:aws:s3:::{out_bucket}"
+    needed = [("s3:ListBucket", src_arn), ("s3:ListBucket", out_arn),
+              ("s3:GetObject", f"{src_arn}/{src}"), ("s3:GetObject", f"{src_arn}/{src}/a/b c.pdf"),
+              ("s3:GetObject", f"{out_arn}/{out}"), ("s3:GetObject", f"{out_arn}/{out}/_raypipe/checkpoint/x.parquet")]
+    for key in ("", "_raypipe/", "_raypipe/checkpoint/x.pending.parquet", "_raypipe/summary.json", "u_000000-0.parquet"):
+        needed += [("s3:PutObject", f"{out_arn}/{out}/{key}"), ("s3:AbortMultipartUpload", f"{out_arn}/{out}/{key}")]
+    needed += [("s3:DeleteObject", f"{out_arn}/{out}/{key}") for key in ("_raypipe/checkpoint/x.pending.parquet", "u_0.parquet")]
+    refused = [("s3:PutObject", f"{src_arn}/{src}/a.pdf"), ("s3:DeleteObject", f"{src_arn}/{src}/a.pdf"),
+               ("s3:GetObject", f"{out_arn}/{out}books/x"), ("s3:PutObject", f"{out_arn}/{out}books/x"),
+               ("s3:GetObject", f"{src_arn}/other/x"), ("s3:GetObject", "arn:aws:s3:::another-bucket/x"),
+               ("s3:DeleteBucket", out_arn), ("s3:PutBucketPolicy", out_arn), ("s3:ListAllMyBuckets", "*")]
+    return needed, refused
+
+
+def s3_policy_problems(policy: dict, source: str, output: str) -> list[str]:
+    needed, refused = s3_requests(source, output)
+    return ([f"not granted: {a} {r}" for a, r in needed if not allowed(policy, a, r)]
+            + [f"granted beyond the job: {a} {r}" for a, r in refused if allowed(policy, a, r)])
+
+
+def test_s3_policy_grants_the_readme_example_what_raypipe_sends_and_no_more():
+    policy = json.loads((AWS / "s3-policy.json").read_text())
+    source, output = _readme_example()
+    assert (source, output) == ("s3://bucket/pdfs/", "s3://bucket/text/")  # the README's example
+    assert s3_policy_problems(policy, source, output) == []
+
+    def edited(edit) -> list[str]:
+        copied = copy.deepcopy(policy)
+        edit(copied["Statement"])
+        return s3_policy_problems(copied, source, output)
+
+    def drop_action(name):
+        return lambda sts: [st.update(Action=[a for a in _listed(st["Action"]) if a != name]) for st in sts]
+
+    assert edited(drop_action("s3:DeleteObject")) == [f"not granted: s3:DeleteObject arn:aws:s3:::bucket/text/{k}"
+                                                      for k in ("_raypipe/checkpoint/x.pending.parquet", "u_0.parquet")]
+    assert edited(drop_action("s3:AbortMultipartUpload"))
+    # the usual 'prefix/*' alone: pyarrow's HEAD of the folder's own key is refused, listing fails
+    only_children = edited(lambda sts: [st.update(Resource=[r for r in _listed(st["Resource"]) if "/" not in r
+                                                             or r.endswith("*")]) for st in sts])
+    assert only_children == ["not granted: s3:GetObject arn:aws:s3:::bucket/pdfs",
+                             "not granted: s3:GetObject arn:aws:s3:::bucket/text"]
+    # listing restricted to the prefixes: HeadBucket carries no prefix, so creating a folder fails
+    assert edited(lambda sts: sts[0].update(Condition={"StringLike": {"s3:prefix": ["pdfs/*", "text/*"]}}))
+    assert edited(lambda sts: sts.append({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::bucket/*"}))
+    # another example elsewhere needs the policy edited with it
+    assert s3_policy_problems(policy, "s3://scans/in/", "s3://results/out/")
+
+
+def test_roles_are_made_as_the_nodes_name_them_and_the_head_can_run_only_this_cluster():
+    from ray.autoscaler.tags import TAG_RAY_CLUSTER_NAME
+
+    config = _cluster_config()
+    types = config["available_node_types"]
+    head_profile = types[config["head_node_type"]]["node_config"]["IamInstanceProfile"]["Name"]
+    [worker_profile] = {t["node_config"]["IamInstanceProfile"]["Name"] for n, t in types.items()
+                        if n != config["head_node_type"]}
+    commands = _commands(_header()[0])
+    [loop] = [w for w in commands if w[:3] == ["for", "ROLE", "in"]]
+    assert sorted(loop[3:]) == sorted([head_profile, worker_profile])
+    policies = {}  # role -> policy files the set-up puts on it
+    for w in commands:
+        if w[:3] == ["aws", "iam", "put-role-policy"]:
+            f = _flags(w)
+            for role in (loop[3:] if f["--role-name"] == "$ROLE" else [f["--role-name"]]):
+                policies.setdefault(role, []).append(f["--policy-document"].removeprefix("file://"))
+        if w[:3] == ["aws", "iam", "add-role-to-instance-profile"]:
+            assert _flags(w)["--instance-profile-name"] == _flags(w)["--role-name"]  # role named as its profile
+    assert policies == {worker_profile: ["deploy/aws/s3-policy.json"],
+                        head_profile: ["deploy/aws/s3-policy.json", "deploy/aws/head-policy.json"]}
+    assert all((ROOT / f).exists() for files in policies.values() for f in files)
+
+    trust = json.loads((AWS / "ec2-trust.json").read_text())["Statement"]
+    assert trust == [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+
+    head = json.loads((AWS / "head-policy.json").read_text())
+    for action in ("ec2:RunInstances", "ec2:CreateTags", "ec2:DescribeInstances"):
+        assert allowed(head, action, "*"), action
+    ours, theirs = {f"ec2:ResourceTag/{TAG_RAY_CLUSTER_NAME}": config["cluster_name"]}, {
+        f"ec2:ResourceTag/{TAG_RAY_CLUSTER_NAME}": "another"}
+    instance = "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0"
+    for action in ("ec2:StartInstances", "ec2:StopInstances", "ec2:TerminateInstances"):
+        assert allowed(head, action, instance, ours) and not allowed(head, action, instance, theirs), action
+        assert not allowed(head, action, instance), action  # an instance without the tag
+    passed = {"iam:PassedToService": "ec2.amazonaws.com"}
+    assert allowed(head, "iam:PassRole", f"arn:aws:iam::123456789012:role/{worker_profile}", passed)
+    assert not allowed(head, "iam:PassRole", "arn:aws:iam::123456789012:role/admin", passed)
+    assert not allowed(head, "iam:PassRole", f"arn:aws:iam::123456789012:role/{head_profile}", passed)
+    for action, resource in (("iam:CreateRole", "*"), ("iam:AttachRolePolicy", "*"), ("s3:GetObject", "*"),
+                             ("ec2:AuthorizeSecurityGroupIngress", "*"), ("ec2:ModifyInstanceAttribute", instance)):
+        assert not allowed(head, action, resource), action
