@@ -5,27 +5,22 @@ touches AWS), and that the cluster's GPU workers fit what the engine stage asks 
 cluster.yaml is closed by default: SSH only from the user's address through a security group the
 user makes (its commands are in the file's header), the dashboard on the head's loopback, token
 authentication on every node, and instance roles whose policies (deploy/aws/) grant the README's
-S3 example what raypipe's reads and writes send, and no more. Where boto3, moto and the AWS CLI are
-installed, the header's commands run against moto's EC2 and IAM followed by Ray's own AWS bootstrap,
-and the README's example runs against moto's S3 with its IAM checks on and the policy alone."""
+S3 example what raypipe's reads and writes send, and no more. test_cluster_aws.py runs the same
+commands, Ray's AWS bootstrap and the example against moto, where it is installed."""
 
 from __future__ import annotations
 
 import copy
-import fnmatch
 import json
 import os
 import re
 import shlex
-import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from helpers import BIN, ROOT, run_cli
-from samples import text_pages, write_pdf
+from helpers import BIN, ROOT
 
 AWS = ROOT / "deploy" / "aws"
 
@@ -173,7 +168,9 @@ def closed_problems(config: dict, setup: str, use: str) -> list[str]:
     for rule in rules:
         if rule.get("--region") != config["provider"]["region"] or rule.get("--group-id") != "$SG":
             problems.append(f"ingress rule for another group or region: {rule}")
-        elif "--cidr" in rule and (rule["--cidr"], rule.get("--protocol"), rule.get("--port")) != ("$MY_CIDR", "tcp", "22"):
+        elif "--cidr" in rule and (rule["--cidr"], rule.get("--protocol"), rule.get("--port")) != (
+            "$MY_CIDR", "tcp", "22"
+        ):
             problems.append(f"ingress rule other than SSH from $MY_CIDR: {rule}")
         elif "--cidr" not in rule and (rule.get("--source-group"), rule.get("--protocol")) != ("$SG", "all"):
             problems.append(f"ingress rule other than the group's own traffic: {rule}")
@@ -234,7 +231,8 @@ def test_the_token_reaches_every_node_where_ray_looks_for_it(tmp_path, monkeypat
     from ray._private.authentication.authentication_token_setup import _get_default_token_path
 
     config = _cluster_config()
-    [generate] = [w for w in _commands(_header()[0]) if w[:2] == ["ray", "get-auth-token"]]
+    [generate] = [[x for x in w if not x.startswith(">")]  # without the redirection
+                  for w in _commands(_header()[0]) if w[:2] == ["ray", "get-auth-token"]]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
     made = subprocess.run([str(BIN / "ray"), *generate[1:]], env={**env, "HOME": str(tmp_path)},
                           capture_output=True, text=True, timeout=120)
@@ -300,9 +298,10 @@ def s3_requests(source: str, output: str) -> tuple[list[tuple[str, str]], list[t
     needed = [("s3:ListBucket", src_arn), ("s3:ListBucket", out_arn),
               ("s3:GetObject", f"{src_arn}/{src}"), ("s3:GetObject", f"{src_arn}/{src}/a/b c.pdf"),
               ("s3:GetObject", f"{out_arn}/{out}"), ("s3:GetObject", f"{out_arn}/{out}/_raypipe/checkpoint/x.parquet")]
-    for key in ("", "_raypipe/", "_raypipe/checkpoint/x.pending.parquet", "_raypipe/summary.json", "u_000000-0.parquet"):
+    pending = "_raypipe/checkpoint/x.pending.parquet"
+    for key in ("", "_raypipe/", pending, "_raypipe/summary.json", "u_000000-0.parquet"):
         needed += [("s3:PutObject", f"{out_arn}/{out}/{key}"), ("s3:AbortMultipartUpload", f"{out_arn}/{out}/{key}")]
-    needed += [("s3:DeleteObject", f"{out_arn}/{out}/{key}") for key in ("_raypipe/checkpoint/x.pending.parquet", "u_0.parquet")]
+    needed += [("s3:DeleteObject", f"{out_arn}/{out}/{key}") for key in (pending, "u_0.parquet")]
     refused = [("s3:PutObject", f"{src_arn}/{src}/a.pdf"), ("s3:DeleteObject", f"{src_arn}/{src}/a.pdf"),
                ("s3:GetObject", f"{out_arn}/{out}books/x"), ("s3:PutObject", f"{out_arn}/{out}books/x"),
                ("s3:GetObject", f"{src_arn}/other/x"), ("s3:GetObject", "arn:aws:s3:::another-bucket/x"),
