@@ -190,5 +190,5 @@ def test_the_readme_example_runs_on_s3_with_the_policy_alone(fresh_aws, tmp_path
     for row in rows:
         assert texts[row["doc_id"].rsplit("/", 1)[-1]].splitlines()[1] in row["text"]
     assert any(f.path.endswith("summary.json") for f in meta)
-    writes = s3.list_objects_v2(Bucket="bucket", Prefix="pdfs/")["KeyCount"]
-    assert writes == len(texts)  # nothing written beside the input
+    inputs = s3.list_objects_v2(Bucket="bucket", Prefix="pdfs/")["KeyCount"]
+    assert inputs == len(texts)  # nothing written beside the input
