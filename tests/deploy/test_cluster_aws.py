@@ -71,7 +71,8 @@ def _ingress(ec2, group_id: str) -> list[dict]:
     return ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]["IpPermissions"]
 
 
-@pytest.mark.skipif(shutil.which("aws") is None, reason="the set-up commands use the AWS CLI: pip install awscli")
+@pytest.mark.skipif(shutil.which("aws", path=f"{BIN}:{os.environ.get('PATH', '')}") is None,
+                    reason="the set-up commands use the AWS CLI: pip install -e '.[dev]'")
 def test_setup_commands_then_rays_bootstrap_keep_the_cluster_closed(fresh_aws, tmp_path, monkeypatch):
     import boto3
     from ray.autoscaler._private.commands import _bootstrap_config
