@@ -31,9 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def pages_to_images(n: int, longest_side: int) -> list[bytes]:
     """Render n pages of generated documents with raypipe's own render code (JPEG, as in a run)."""
+    from samples import SamplePage, pdf_bytes
+
     from raypipe.config import RenderConfig
     from raypipe.render import render_document
-    from samples import SamplePage, pdf_bytes
 
     lines = tuple(f"Line {i}: the quick brown fox jumps over the lazy dog." for i in range(30))
     pdf = pdf_bytes([SamplePage(lines=lines, boxes=i % 5) for i in range(n)])
@@ -118,7 +119,8 @@ def main() -> None:
     from raypipe.config import EngineConfig, EngineResources, RayConfig, VLLMOptions
     from raypipe.engines import presets
     from raypipe.engines.resolve import EngineSpec
-    from raypipe.engines.vllm import _chat_prompt, engine_args as vllm_engine_args
+    from raypipe.engines.vllm import _chat_prompt
+    from raypipe.engines.vllm import engine_args as vllm_engine_args
 
     preset = dataclasses.replace(presets.get(args.preset), model=model, parser=args.parser)
     engine_cfg = EngineConfig(

@@ -18,7 +18,16 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality_pages import SOFT_HYPHEN, Flow, Frame, Page, Rule, Text, pdf_bytes, text_width  # noqa: E402
+from quality_pages import (  # noqa: E402
+    SOFT_HYPHEN,
+    Flow,
+    Frame,
+    Page,
+    Rule,
+    Text,
+    pdf_bytes,
+    text_width,
+)
 
 PROSE = Path(__file__).resolve().parent / "quality_data" / "prose.txt"
 

@@ -21,6 +21,7 @@ import pypdfium2 as pdfium
 
 from raypipe.config import RenderConfig
 from raypipe.render import render_document
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from samples import SamplePage, pdf_bytes  # noqa: E402  (the tests' PDF generator)
 

@@ -39,8 +39,8 @@ from raypipe.storage import is_uri, resolve
 META_DIR = "_raypipe"
 MARKER = "raypipe.json"
 RUNS = "runs"
-LEASE = "lease.json"
-CHECKPOINT = "checkpoint"
+LEASES = "leases"  # leases/all.json, or leases/I-of-N.json for a --shard slice
+CHECKPOINT = "checkpoint"  # checkpoint/, or checkpoint-I-of-N/ for a --shard slice
 # A data file being written; the name starts with '.', so readers skip it until it is renamed.
 PART_PREFIX, PART_SUFFIX = ".", ".raypipe-part"
 DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst")
@@ -50,6 +50,16 @@ RENEW_SECONDS = 20.0
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:16]
+
+
+def slice_name(shard: Optional[tuple[int, int]]) -> str:
+    """``all``, or ``I-of-N`` for slice I of N: the name of a run's lease and the suffix of its checkpoint."""
+    return "all" if shard is None else f"{shard[0]}-of-{shard[1]}"
+
+
+def checkpoint_dir(shard: Optional[tuple[int, int]]) -> str:
+    """Each slice keeps its own checkpoint, so runs of two slices never clean up each other's commits."""
+    return CHECKPOINT if shard is None else f"{CHECKPOINT}-{slice_name(shard)}"
 
 
 @dataclasses.dataclass
@@ -116,13 +126,30 @@ class OutputFolder:
         return {e.name[: -len(".json")] for e in self.entries(f"{self.meta}/{RUNS}")
                 if e.kind == "file" and e.name.endswith(".json")}
 
-    def committed_bases(self) -> set[str]:
-        """Base names of the data files Ray's checkpoint committed."""
-        return {e.name[: -len(".parquet")] for e in self.entries(f"{self.meta}/{CHECKPOINT}")
+    def checkpoint_dirs(self) -> list[str]:
+        """The checkpoint folders (one, or one per --shard slice), as paths."""
+        return [f"{self.meta}/{e.name}" for e in self.entries(self.meta)
+                if e.kind == "dir" and (e.name == CHECKPOINT or e.name.startswith(CHECKPOINT + "-"))]
+
+    def committed(self) -> dict[str, str]:
+        """Base name of every data file Ray's checkpoints committed -> the checkpoint folder holding it."""
+        return {e.name[: -len(".parquet")]: folder for folder in self.checkpoint_dirs() for e in self.entries(folder)
                 if e.kind == "file" and e.name.endswith(".parquet") and not e.name.endswith(".pending.parquet")}
 
+    def committed_bases(self) -> set[str]:
+        return set(self.committed())
+
     def has_checkpoint(self) -> bool:
-        return any(e.name == CHECKPOINT and e.kind == "dir" for e in self.entries(self.meta))
+        return bool(self.checkpoint_dirs())
+
+    def live_leases(self) -> dict[str, dict]:
+        """Slice name -> lease of every run holding (part of) the folder now."""
+        now, live = time.time(), {}
+        for e in self.entries(f"{self.meta}/{LEASES}"):
+            held = self.read_json(f"{LEASES}/{e.name}") if e.kind == "file" and e.name.endswith(".json") else None
+            if held and lease_blocks(held, now):
+                live[e.name[: -len(".json")]] = held
+        return live
 
     def is_raypipe(self) -> bool:
         """Whether the folder carries raypipe's marker (or, from before the marker, its checkpoint)."""
@@ -148,9 +175,11 @@ class OutputFolder:
         if not self.local:
             return 0  # an object only appears once its upload completes
         runs, bases = self.run_ids(), self.committed_bases()
+        busy = {lease.get("run_id") for lease in self.live_leases().values()}  # another slice's run, writing now
         parts = [e.name for e in self.entries() if e.kind == "file" and e.name.startswith(PART_PREFIX)
                  and e.name.endswith(PART_SUFFIX)
-                 and _ours(e.name[len(PART_PREFIX):-len(PART_SUFFIX)], runs, bases)]
+                 and _ours(e.name[len(PART_PREFIX):-len(PART_SUFFIX)], runs, bases)
+                 and e.name[len(PART_PREFIX):].split("_", 1)[0] not in busy]
         for name in parts:
             _unlink(f"{self.root}/{name}")
         return len(parts)
@@ -162,8 +191,7 @@ class OutputFolder:
         self.remove_parts()
         for name in files:
             self._delete(f"{self.root}/{name}")
-        for sub in (CHECKPOINT, RUNS):
-            folder = f"{self.meta}/{sub}"
+        for folder in [*self.checkpoint_dirs(), f"{self.meta}/{RUNS}"]:
             for e in self.entries(folder):
                 if e.kind == "file":
                     self._delete(f"{folder}/{e.name}")
@@ -268,28 +296,43 @@ def lease_blocks(lease: dict, now: float) -> bool:
     return True
 
 
-class Lease:
-    """This run's hold on the output folder, renewed in the background until released."""
+def conflicting(live: dict[str, dict], name: str, run_id: str) -> Optional[dict]:
+    """The live lease a run of slice ``name`` must wait for: any, for a run of every document; the same
+    slice's, or one of every document's, for a --shard run."""
+    for held_name, held in sorted(live.items()):
+        if held.get("run_id") != run_id and (name == "all" or held_name in ("all", name)):
+            return held
+    return None
 
-    def __init__(self, folder: OutputFolder, run_id: str):
+
+def busy_message(output: str, held: dict) -> str:
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(held.get("started_at", 0))))
+    return (
+        f"output {output!r} is in use by raypipe run {held.get('run_id')} (host {held.get('host')}, pid "
+        f"{held.get('pid')}, started {started}); wait for it to finish, or choose another --output. A run that "
+        f"died stops holding it within {LEASE_SECONDS:.0f} s."
+    )
+
+
+class Lease:
+    """This run's hold on the output folder (or its --shard slice), renewed in the background until released."""
+
+    def __init__(self, folder: OutputFolder, run_id: str, shard: Optional[tuple[int, int]] = None):
         self.folder, self.run_id = folder, run_id
+        self.name = f"{LEASES}/{slice_name(shard)}.json"
         self.record = {"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(),
                        "started_at": time.time(), "renewed_at": time.time()}
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
     def acquire(self) -> "Lease":
-        held = self.folder.read_json(LEASE)
-        if held and held.get("run_id") != self.run_id and lease_blocks(held, time.time()):
-            started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(held.get("started_at", 0))))
-            raise OutputRefusedError(
-                f"output {self.folder.output!r} is in use by raypipe run {held.get('run_id')} (host "
-                f"{held.get('host')}, pid {held.get('pid')}, started {started}); wait for it to finish, or choose "
-                f"another --output. A run that died stops holding it within {LEASE_SECONDS:.0f} s."
-            )
-        self.folder.write_json(LEASE, self.record)
+        slice_ = self.name.split("/")[-1][: -len(".json")]
+        held = conflicting(self.folder.live_leases(), slice_, self.run_id)
+        if held:
+            raise OutputRefusedError(busy_message(self.folder.output, held))
+        self.folder.write_json(self.name, self.record)
         time.sleep(0.05 if self.folder.local else 1.0)  # two runs racing: the last write wins; the loser sees it
-        if (self.folder.read_json(LEASE) or {}).get("run_id") != self.run_id:
+        if (self.folder.read_json(self.name) or {}).get("run_id") != self.run_id:
             raise OutputRefusedError(f"output {self.folder.output!r} was claimed by another raypipe run at the same moment")
         self._thread = threading.Thread(target=self._renew, name="raypipe-lease", daemon=True)
         self._thread.start()
@@ -299,7 +342,7 @@ class Lease:
         while not self._stop.wait(RENEW_SECONDS):
             try:
                 self.record["renewed_at"] = time.time()
-                self.folder.write_json(LEASE, self.record)
+                self.folder.write_json(self.name, self.record)
             except OSError:
                 pass  # the next renewal tries again; the lease lapses only after LEASE_SECONDS
 
@@ -308,7 +351,7 @@ class Lease:
         if self._thread is not None:
             self._thread.join(timeout=5)
         try:
-            if (self.folder.read_json(LEASE) or {}).get("run_id") == self.run_id:
-                self.folder.fs.delete_file(f"{self.folder.meta}/{LEASE}")
+            if (self.folder.read_json(self.name) or {}).get("run_id") == self.run_id:
+                self.folder.fs.delete_file(f"{self.folder.meta}/{self.name}")
         except OSError:
             pass

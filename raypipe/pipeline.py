@@ -23,15 +23,16 @@ from raypipe.read import read_documents
 from raypipe.render import render_stage
 
 
-def build_dataset(config: Union[PipelineConfig, Plan]):
+def build_dataset(config: Union[PipelineConfig, Plan], released=()):
     """The lazy ``ray.data.Dataset`` of output rows (schema ``raypipe.schema.OUTPUT``). Given a
-    configuration, its checks run first and Ray is started or attached to (see ``raypipe.plan``)."""
+    configuration, its checks run first and Ray is started or attached to (see ``raypipe.plan``).
+    ``released``: documents --retry-failed took out of the output, read from its record of them."""
     plan = config if isinstance(config, Plan) else make_plan(config)
     config, spec = plan.config, plan.engine
     engine = engines.get(spec.name)
     attempts = config.ray.max_doc_attempts
     ledger = start_ledger() if attempts else None  # 0: no crash accounting
-    ds = read_documents(plan.documents, config.input)
+    ds = read_documents(plan.units, config.input, config.storage, config.input.shard_slice(), released, plan.read_tasks)
     ds = render_stage(
         ds,
         config.render,
@@ -58,7 +59,7 @@ def _run_context(config: PipelineConfig, folder: OutputFolder):
     options = copy.copy(context.execution_options)
     options.verbose_progress = on  # a progress line per stage, also when stdout is not a terminal
     settings = {
-        "checkpoint_config": checkpoint_config(folder) if config.output.resume else None,
+        "checkpoint_config": checkpoint_config(folder, config.input.shard_slice()) if config.output.resume else None,
         "enable_progress_bars": on,
         "enable_operator_progress_bars": on,
         "execution_options": options,
@@ -85,18 +86,18 @@ def run(config: PipelineConfig, plan: Optional[Plan] = None) -> dict:
     start = time.perf_counter()
     plan = plan or make_plan(config)
     out = plan.config.output
+    shard = plan.config.input.shard_slice()
     folder = OutputFolder(out.output, plan.config.storage)
-    lease = Lease(folder, plan.run_id).acquire()  # every check has passed: only now is anything deleted
+    lease = Lease(folder, plan.run_id, shard).acquire()  # every check has passed: only now is anything deleted
     try:
         if out.fresh:
             folder.clear()
         folder.claim(plan.run_id, plan.settings)
         retry.recover(folder)  # a rewrite a crash interrupted
-        if out.retry_failed:
-            retry.release(folder, out.retry_failed, [d.doc_id for d in plan.documents], plan.run_id)
+        released = retry.release(folder, out.retry_failed, plan.run_id, shard) if out.retry_failed else []
         before = folder.data_files()
         with _run_context(plan.config, folder):
-            ds = build_dataset(plan)
+            ds = build_dataset(plan, released)
             write(ds, out, folder, plan.run_id)
         result = summaries.collect(
             folder,
@@ -104,7 +105,6 @@ def run(config: PipelineConfig, plan: Optional[Plan] = None) -> dict:
             time.perf_counter() - start,
             before,
             stages=summaries.stage_stats(ds),
-            documents_listed=len(plan.documents),
         )
         if out.summary:
             result["summary_path"] = summaries.save(result, folder)

@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import logging
 import os
-import time
 from typing import Optional
 from urllib.parse import urlsplit
 
@@ -22,30 +21,40 @@ from raypipe.config import PipelineConfig
 from raypipe.engines import sizing
 from raypipe.engines.resolve import EngineSpec, resolve_engine, with_engine_defaults
 from raypipe.errors import OutputExistsError, OutputRefusedError, UsageError
-from raypipe.listing import Document, input_roots, list_documents
-from raypipe.output import LEASE, OutputFolder, check_fresh, lease_blocks, new_run_id
+from raypipe.listing import Document, Unit, input_roots, list_documents, plan_units
+from raypipe.output import (
+    OutputFolder,
+    busy_message,
+    check_fresh,
+    conflicting,
+    new_run_id,
+    slice_name,
+)
 
 log = logging.getLogger("raypipe")
 
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    config: PipelineConfig  # with the engine's defaults applied (page size, documents per block)
-    documents: list[Document]
+    config: PipelineConfig  # with the engine's defaults and sizes written in (page size, actors, ...)
+    units: list[Unit]  # the listing's work for the read tasks (never the document list itself)
     engine: EngineSpec
     cluster: cluster.ClusterResources
     existing_files: list[str]  # raypipe's data files already in the output (resumed, or deleted by --fresh)
     run_id: str = dataclasses.field(default_factory=new_run_id)
     settings: dict = dataclasses.field(default_factory=dict)  # what shapes the text (see text_settings)
+    read_tasks: int = 4  # listing tasks: proportional to the cluster, not to the input
 
 
 def text_settings(config: PipelineConfig, spec: EngineSpec) -> dict:
     """The settings that change what a run writes; an output keeps one set (see ``check_settings``)."""
     render = config.render
+    shard = config.input.shard_slice()
     settings = {
         "engine": spec.name,
         "format": config.output.format if config.output else None,
         "pages": [render.first_page, render.last_page, render.max_pages],
+        "shards": shard[1] if shard else 1,  # slices of one count share an output; another count would not
     }
     if spec.preset is not None:
         settings.update(
@@ -66,12 +75,11 @@ def check_output(config: PipelineConfig, folder: Optional[OutputFolder]) -> list
     if folder is None:
         return []
     out = config.output
-    held = folder.read_json(LEASE)
-    if held and lease_blocks(held, time.time()):
-        raise OutputRefusedError(
-            f"output {out.output!r} is in use by raypipe run {held.get('run_id')} (host {held.get('host')}, "
-            f"pid {held.get('pid')}); wait for it to finish, or choose another --output"
-        )
+    held = conflicting(folder.live_leases(), slice_name(config.input.shard_slice()), "")
+    if held:
+        raise OutputRefusedError(busy_message(out.output, held))
+    if out.fresh and config.input.shard:
+        raise OutputRefusedError("--fresh cannot be combined with --shard: starting over would delete the other slices' output")
     if out.fresh:
         check_fresh(folder, input_roots(config.input))
     foreign = folder.foreign()
@@ -133,12 +141,12 @@ def warn_plain_http(spec: EngineSpec) -> None:
                     spec.config.openai.base_url)
 
 
-def make_plan(config: PipelineConfig, documents: Optional[list[Document]] = None) -> Plan:
+def make_plan(config: PipelineConfig) -> Plan:
     """Run every pre-run check once and start (or attach to) Ray; raises UsageError."""
     from raypipe.engines.openai import check_endpoint
 
     config = with_secrets(config)
-    docs = documents if documents is not None else list_documents(config.input, config.storage)
+    units = plan_units(config.input, config.storage, parallelism=64)  # regrouped into read tasks below
     folder = OutputFolder(config.output.output, config.storage) if config.output else None
     existing = check_output(config, folder)
     spec = None
@@ -153,7 +161,8 @@ def make_plan(config: PipelineConfig, documents: Optional[list[Document]] = None
     config, spec = sizing.apply(with_engine_defaults(config, spec), spec, sizing.size(spec, config.ray, resources))
     settings = text_settings(config, spec)
     check_settings(config, folder, settings)
-    return Plan(config, docs, spec, resources, existing, settings=settings)
+    tasks = max(2, min(len(units), int(resources.cpus) or 1))
+    return Plan(config, units, spec, resources, existing, settings=settings, read_tasks=tasks)
 
 
 def _bytes(docs: list[Document], storage) -> int:
@@ -172,21 +181,26 @@ def _bytes(docs: list[Document], storage) -> int:
 
 
 def describe(plan: Plan) -> dict:
-    """What a run would use, as JSON-ready data (``raypipe plan``)."""
+    """What a run would use, as JSON-ready data (``raypipe plan``). Lists every document on this process
+    to count them (a run never does: its read tasks stream them)."""
     import collections
 
     from raypipe.engines.vllm import engine_args
+    from raypipe.read import in_shard
 
     config, spec, ray_cfg = plan.config, plan.engine, plan.config.ray
+    shard = config.input.shard_slice()
+    documents = [d for d in list_documents(config.input, config.storage) if in_shard(d.doc_id, shard)]
     pool = ray_cfg.infer
     model_engine = spec.name != "text-layer"
     render = ray_cfg.stage("render", 1.0)
     folder = OutputFolder(config.output.output, config.storage) if config.output else None
     return {
         "documents": {
-            "count": len(plan.documents),
-            "bytes": _bytes(plan.documents, config.storage),
-            "known_failures": dict(collections.Counter(d.error_code for d in plan.documents if d.error_code)),
+            "count": len(documents),
+            "bytes": _bytes(documents, config.storage),
+            "known_failures": dict(collections.Counter(d.error_code for d in documents if d.error_code)),
+            "read_tasks": plan.read_tasks,
         },
         "cluster": dataclasses.asdict(plan.cluster),
         "engine": {

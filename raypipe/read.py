@@ -1,68 +1,102 @@
-"""Stage 1 — read: emit one light row per listed document (``doc_id``, ``source``, and an error when
-the listing already knows it cannot be read; see :mod:`raypipe.listing`).
+"""Stage 1 — read: the listing as a Ray Data read, one light row per document (``doc_id``, ``source``,
+and an error when the listing already knows it cannot be read; see :mod:`raypipe.listing`).
 
-Listing happens on the driver before any Ray work, so a missing input fails at once. The rows carry
-no bytes: the render stage fetches each file itself, one at a time, which keeps memory flat and the
-read cheap. ``doc_id`` exists from the very first stage and never changes, which is what resume keys on.
+The driver plans the units (cheap: top levels, manifest files and row groups) and hands them to a
+number of read tasks proportional to the cluster, not to the input; each task walks or reads its
+units and yields blocks of ``docs_per_block`` rows as it goes, so the first documents render while
+listing goes on, and the driver never holds the document list. The rows carry no bytes: the render
+stage fetches each file itself. ``doc_id`` exists from the very first stage and never changes, which
+is what resume keys on.
+
+``--shard I/N`` keeps the documents whose stable hash of ``doc_id`` falls in slice I of N, so several
+clusters or days can share one output. Documents that ``--retry-failed`` released come from the
+output's own record of them, and the listing skips their ids so each is processed once.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+import hashlib
+from typing import Iterable, Optional
 
 import pyarrow as pa
 
-from raypipe.config import InputConfig
-from raypipe.listing import Document
+from raypipe.listing import Document, Unit, documents
 from raypipe.schema import DOCUMENT
 
 
-def _read_task(docs: list[Document]):
+def in_shard(doc_id: str, shard: Optional[tuple[int, int]]) -> bool:
+    """Whether ``doc_id`` belongs to slice ``shard`` = (index, count): a stable hash, the same on every run."""
+    if shard is None:
+        return True
+    index, count = shard
+    digest = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count == index
+
+
+def _table(docs: list[Document]) -> pa.Table:
+    return pa.table(
+        {
+            "doc_id": [d.doc_id for d in docs],
+            "source": [d.source for d in docs],
+            "error_code": [d.error_code for d in docs],
+            "error": [d.error for d in docs],
+        },
+        schema=DOCUMENT,
+    )
+
+
+def _blocks(units: list[Unit], cfg, storage, rows: int, shard, skip: frozenset, extra: list[Document]) -> Iterable[pa.Table]:
+    buffered: list[Document] = list(extra)
+    for unit in units:
+        for doc in documents(unit, cfg, storage):
+            if doc.doc_id in skip or not in_shard(doc.doc_id, shard):
+                continue
+            buffered.append(doc)
+            if len(buffered) >= rows:
+                yield _table(buffered)
+                buffered = []
+    if buffered:
+        yield _table(buffered)
+
+
+def _datasource(units: list[Unit], cfg, storage, shard, released: list[Document], tasks: int):
     from ray.data.block import BlockMetadata
-    from ray.data.datasource import ReadTask
+    from ray.data.datasource import Datasource, ReadTask
 
-    def read_fn():
-        yield pa.table(
-            {
-                "doc_id": [d.doc_id for d in docs],
-                "source": [d.source for d in docs],
-                "error_code": [d.error_code for d in docs],
-                "error": [d.error for d in docs],
-            },
-            schema=DOCUMENT,
-        )
+    skip = frozenset(d.doc_id for d in released)
 
-    size = sum(len(d.doc_id) + len(d.source or "") for d in docs)
-    return ReadTask(read_fn, BlockMetadata(num_rows=len(docs), size_bytes=size, exec_stats=None, input_files=None))
-
-
-def _datasource_class():
-    from ray.data.datasource import Datasource
-
-    class DocumentListDatasource(Datasource):
-        """A fixed list of documents, ``docs_per_block`` rows per block."""
-
-        def __init__(self, docs: list[Document], docs_per_block: int):
-            super().__init__()
-            self._docs = docs
-            self._per_block = docs_per_block
+    class InputListing(Datasource):
+        """The inputs' documents, listed by the read tasks themselves."""
 
         def estimate_inmemory_data_size(self) -> Optional[int]:
-            return sum(len(d.doc_id) + len(d.source or "") for d in self._docs)
+            return None
 
         def get_read_tasks(self, parallelism, per_task_row_limit=None, data_context=None):
-            n = self._per_block
-            return [_read_task(self._docs[i : i + n]) for i in range(0, len(self._docs), n)]
+            count = max(1, min(tasks, len(units)))
+            groups = [units[i::count] for i in range(count)]
+            out = []
+            for i, group in enumerate(groups):
+                extra = released if i == 0 else []
+
+                def read_fn(group=group, extra=extra):
+                    yield from _blocks(group, cfg, storage, cfg.docs_per_block, shard, skip, extra)
+
+                out.append(ReadTask(read_fn, BlockMetadata(num_rows=None, size_bytes=None, exec_stats=None,
+                                                           input_files=None)))
+            return out
 
         def get_name(self) -> str:
             return "ListPDFs"
 
-    return DocumentListDatasource
+    return InputListing()
 
 
-def read_documents(docs: list[Document], cfg: InputConfig):
-    """A lazy Dataset with one row (``doc_id``, ``source``) per document."""
+def read_documents(units: list[Unit], cfg, storage=None, shard=None, released=(), tasks: int = 4):
+    """A lazy Dataset with one row (``doc_id``, ``source``, ``error_code``, ``error``) per document."""
     import ray.data
 
-    blocks = -(-len(docs) // cfg.docs_per_block)
-    return ray.data.read_datasource(_datasource_class()(docs, cfg.docs_per_block), override_num_blocks=blocks)
+    source = _datasource(units, cfg, storage, shard, list(released), tasks)
+    ds = ray.data.read_datasource(source, override_num_blocks=max(1, min(tasks, len(units))))
+    # a read task's small yields are merged into large blocks; cut them back to docs_per_block rows, as
+    # they stream, so that documents spread over the render tasks and the engine's slots
+    return ds.repartition(target_num_rows_per_block=cfg.docs_per_block)

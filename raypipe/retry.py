@@ -18,12 +18,14 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from raypipe.listing import Document
 from raypipe.output import (
     CHECKPOINT,
     PART_PREFIX,
     PART_SUFFIX,
     OutputFolder,
     checkpoint_base,
+    checkpoint_dir,
 )
 
 log = logging.getLogger("raypipe")
@@ -47,12 +49,12 @@ def _read(folder: OutputFolder, name: str) -> pa.Table | list[bytes]:
     return [line for line in data.split(b"\n") if line.strip()]
 
 
-def _rows_of(content) -> list[tuple[str, str]]:
-    """(doc_id, error_code) per row."""
+def _rows_of(content) -> list[tuple[str, str, str]]:
+    """(doc_id, error_code, source) per row."""
     if isinstance(content, pa.Table):
-        return list(zip(content["doc_id"].to_pylist(), content["error_code"].to_pylist()))
+        return list(zip(content["doc_id"].to_pylist(), content["error_code"].to_pylist(), content["source"].to_pylist()))
     rows = [orjson.loads(line) for line in content]
-    return [(r.get("doc_id"), r.get("error_code")) for r in rows]
+    return [(r.get("doc_id"), r.get("error_code"), r.get("source")) for r in rows]
 
 
 def _write_file(folder: OutputFolder, name: str, data: bytes) -> None:
@@ -92,11 +94,11 @@ def _checkpoint(ids: list[str]) -> bytes:
 
 def recover(folder: OutputFolder) -> None:
     """Finish or undo rewrites a crash interrupted (see the module docstring)."""
-    checkpoint = f"{folder.meta}/{CHECKPOINT}"
     for entry in folder.entries(f"{folder.meta}/{JOURNAL}"):
         step = folder.read_json(f"{JOURNAL}/{entry.name}") if entry.kind == "file" else None
         if not step:
             continue
+        checkpoint = step.get("checkpoint") or f"{folder.meta}/{CHECKPOINT}"
         committed = any(e.name == f"{step['new_base']}.parquet" for e in folder.entries(checkpoint))
         if committed:  # the new file holds the rows: the old ones go
             doomed = [f"{folder.root}/{name}" for name in step["old"]] + [f"{checkpoint}/{step['old_base']}.parquet"]
@@ -108,29 +110,32 @@ def recover(folder: OutputFolder) -> None:
         folder.fs.delete_file(f"{folder.meta}/{JOURNAL}/{entry.name}")
 
 
-def release(folder: OutputFolder, codes: Collection[str], listed: Collection[str], run_id: str) -> int:
-    """Take the rows with ``codes`` out of the output for documents the inputs still list (``listed``),
-    so that this run (``run_id``, already recorded) processes them again. Returns how many."""
-    codes, listed = set(codes), set(listed)
-    bases = folder.committed_bases()
-    checkpoint = f"{folder.meta}/{CHECKPOINT}"
+def release(folder: OutputFolder, codes: Collection[str], run_id: str, shard=None) -> list[Document]:
+    """Take the rows with ``codes`` (of the run's --shard slice) out of the output, so that this run
+    (``run_id``, already recorded) processes them again, from the source each row records; returns
+    them as documents for the read (which skips their ids in the listing)."""
+    from raypipe.read import in_shard
+
+    codes = set(codes)
+    committed = folder.committed()
+    checkpoint = f"{folder.meta}/{checkpoint_dir(shard)}"
     groups: dict[str, list[str]] = {}  # checkpoint base -> its data files (one write task's)
     for name in folder.data_files():
-        base = checkpoint_base(name, bases)
-        if base is not None:  # not committed: Ray's own recovery deletes it
+        base = checkpoint_base(name, set(committed))
+        if base is not None and committed[base] == checkpoint:  # uncommitted: Ray's own recovery deletes it
             groups.setdefault(base, []).append(name)
-    released = 0
+    released: list[Document] = []
     for n, (base, names) in enumerate(sorted(groups.items())):
         contents = [_read(folder, name) for name in names]
         rows = [_rows_of(content) for content in contents]
-        keeps = [[not (code in codes and doc_id in listed) for doc_id, code in r] for r in rows]
+        keeps = [[not (code in codes and in_shard(doc_id, shard)) for doc_id, code, _ in r] for r in rows]
         if all(all(keep) for keep in keeps):
             continue
         ext = names[0].split(".", 1)[1]
         new = f"{run_id}_retry_{n:06}.{ext}"
-        step = {"old": names, "old_base": base, "new": new, "new_base": new.rsplit(".", 1)[0]}
+        step = {"old": names, "old_base": base, "new": new, "new_base": new.rsplit(".", 1)[0], "checkpoint": checkpoint}
         folder.write_json(f"{JOURNAL}/{step['new_base']}.json", step)
-        kept_ids = [doc_id for r, keep in zip(rows, keeps) for (doc_id, _), k in zip(r, keep) if k]
+        kept_ids = [doc_id for r, keep in zip(rows, keeps) for (doc_id, _, _), k in zip(r, keep) if k]
         if kept_ids:
             pending = f"{checkpoint}/{step['new_base']}.pending.parquet"
             with folder.fs.open_output_stream(pending) as f:
@@ -141,7 +146,8 @@ def release(folder: OutputFolder, codes: Collection[str], listed: Collection[str
             with folder.fs.open_output_stream(f"{checkpoint}/{step['new_base']}.parquet") as f:
                 f.write(_checkpoint([]))
         recover(folder)  # the step is committed: the old files and their checkpoint go, the journal with them
-        released += sum(len(r) for r in rows) - len(kept_ids)
+        released += [Document(doc_id, source) for r, keep in zip(rows, keeps) for (doc_id, _, source), k in zip(r, keep)
+                     if not k]
     if released:
-        log.info("--retry-failed: %d documents with error codes %s will be processed again", released, sorted(codes))
+        log.info("--retry-failed: %d documents with error codes %s will be processed again", len(released), sorted(codes))
     return released

@@ -53,6 +53,26 @@ def _read_columns(fs: pafs.FileSystem, path: str, cfg: OutputConfig) -> pa.Table
         return pj.read_json(stream, parse_options=options)
 
 
+COUNTS_FILE = "counts.json"  # per data file, its counts: read back once, then kept
+
+
+def file_counts(t: pa.Table) -> dict:
+    """The counts of one data file's rows (what the summary adds up)."""
+    sources = pc.struct_field(pc.list_flatten(t["pages"]), "text_source")
+    return {
+        "documents": t.num_rows,
+        "status": dict(collections.Counter(t["status"].to_pylist())),
+        "codes": dict(collections.Counter(c for c in t["error_code"].to_pylist() if c)),
+        "pages": pc.sum(t["num_pages"]).as_py() or 0,
+        "processed": pc.sum(t["num_pages_processed"]).as_py() or 0,
+        "prompt_tokens": pc.sum(t["prompt_tokens"]).as_py() or 0,
+        "completion_tokens": pc.sum(t["completion_tokens"]).as_py() or 0,
+        "text_sources": {k: n for k, n in collections.Counter(sources.to_pylist()).items() if k},
+        "engine_start": pc.min(t["engine_started_at"]).as_py(),
+        "engine_end": pc.max(t["engine_finished_at"]).as_py(),
+    }
+
+
 class _Tally:
     """Counts over a set of data files."""
 
@@ -65,22 +85,27 @@ class _Tally:
         self.engine_start: Optional[float] = None
         self.engine_end: Optional[float] = None
 
-    def add(self, t: pa.Table) -> None:
+    def add(self, counts: dict) -> None:
         self.files += 1
-        self.documents += t.num_rows
-        self.status.update(t["status"].to_pylist())
-        self.codes.update(c for c in t["error_code"].to_pylist() if c)
-        self.pages += pc.sum(t["num_pages"]).as_py() or 0
-        self.processed += pc.sum(t["num_pages_processed"]).as_py() or 0
-        self.prompt_tokens += pc.sum(t["prompt_tokens"]).as_py() or 0
-        self.completion_tokens += pc.sum(t["completion_tokens"]).as_py() or 0
-        sources = pc.struct_field(pc.list_flatten(t["pages"]), "text_source")
-        self.text_sources.update({s: n for s, n in collections.Counter(sources.to_pylist()).items() if s})
-        start, end = pc.min(t["engine_started_at"]).as_py(), pc.max(t["engine_finished_at"]).as_py()
+        self.documents += counts["documents"]
+        self.status.update(counts["status"])
+        self.codes.update(counts["codes"])
+        self.text_sources.update(counts["text_sources"])
+        self.pages += counts["pages"]
+        self.processed += counts["processed"]
+        self.prompt_tokens += counts["prompt_tokens"]
+        self.completion_tokens += counts["completion_tokens"]
+        start, end = counts["engine_start"], counts["engine_end"]
         if start is not None:
             self.engine_start = start if self.engine_start is None else min(self.engine_start, start)
         if end is not None:
             self.engine_end = end if self.engine_end is None else max(self.engine_end, end)
+
+
+def _listed(stages: list[dict]) -> Optional[int]:
+    """Documents the read listed this run: the first stage's rows out (the read, alone or fused with the
+    render, one row per document either way; a resumed run's checkpoint filter comes after it)."""
+    return stages[0]["rows_out"] if stages else None
 
 
 def _rate(count: float, seconds: Optional[float]) -> Optional[float]:
@@ -93,23 +118,27 @@ def collect(
     wall_seconds: float,
     files_before: Collection[str] = (),
     stages: Optional[list[dict]] = None,
-    documents_listed: Optional[int] = None,
 ) -> dict:
     """Read the output back. ``files_before``: data files that were there before this run (they count
     in the totals, not in this run's figures)."""
     whole, this_run = _Tally(), _Tally()
     before = set(files_before)
     unreadable = []
+    cached = folder.read_json(COUNTS_FILE) or {}  # a file's counts are read back once, then kept
+    counts: dict[str, dict] = {}
     for name in folder.data_files():
-        try:
-            t = _read_columns(folder.fs, f"{folder.root}/{name}", cfg)
-        except (OSError, ValueError, pa.ArrowException) as e:  # a damaged file must not cost the summary
-            log.warning("summary: cannot read %s (%s); it is left out of the counts", name, e)
-            unreadable.append(name)
-            continue
-        whole.add(t)
+        if name not in cached:
+            try:
+                cached[name] = file_counts(_read_columns(folder.fs, f"{folder.root}/{name}", cfg))
+            except (OSError, ValueError, pa.ArrowException) as e:  # a damaged file must not cost the summary
+                log.warning("summary: cannot read %s (%s); it is left out of the counts", name, e)
+                unreadable.append(name)
+                continue
+        counts[name] = cached[name]
+        whole.add(counts[name])
         if name not in before:
-            this_run.add(t)
+            this_run.add(counts[name])
+    folder.write_json(COUNTS_FILE, counts)  # files gone since (--fresh, --retry-failed) leave it too
     window = None
     if this_run.engine_start is not None and this_run.engine_end is not None:
         window = round(max(this_run.engine_end - this_run.engine_start, 0.0), 3)
@@ -128,7 +157,7 @@ def collect(
         "prompt_tokens": whole.prompt_tokens,
         "completion_tokens": whole.completion_tokens,
         "run": {
-            "documents_listed": documents_listed,
+            "documents_listed": _listed(stages or []),
             "data_files": this_run.files,
             "documents": this_run.documents,
             "pages_processed": this_run.processed,

@@ -14,7 +14,13 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from raypipe.config import OutputConfig
-from raypipe.output import CHECKPOINT, META_DIR, PART_PREFIX, PART_SUFFIX, OutputFolder
+from raypipe.output import (
+    META_DIR,
+    PART_PREFIX,
+    PART_SUFFIX,
+    OutputFolder,
+    checkpoint_dir,
+)
 
 
 def part_path(path: str) -> str:
@@ -129,21 +135,23 @@ def _jsonl_datasink(path: str, cfg: OutputConfig, run_id: str, filesystem=None):
     )
 
 
-def checkpoint_path(folder: OutputFolder) -> str:
-    """Where the resume checkpoint of an output lives: beside the data, under a name readers skip."""
+def checkpoint_path(folder: OutputFolder, shard=None) -> str:
+    """Where the resume checkpoint of an output (or of its --shard slice) lives: beside the data, under a
+    name readers skip."""
+    name = checkpoint_dir(shard)
     if not folder.local:
-        return folder.output.rstrip("/") + f"/{META_DIR}/{CHECKPOINT}"
-    return f"{folder.root}/{META_DIR}/{CHECKPOINT}"
+        return folder.output.partition("?")[0].rstrip("/") + f"/{META_DIR}/{name}"
+    return f"{folder.root}/{META_DIR}/{name}"
 
 
-def checkpoint_config(folder: OutputFolder):
+def checkpoint_config(folder: OutputFolder, shard=None):
     """Ray Data's checkpointing keyed on doc_id: each data file is committed with the ids it holds
     (pending record, data file, commit); a rerun filters committed ids right after the read and
     deletes data files whose commit never happened."""
     from ray.data.checkpoint import CheckpointConfig
 
     return CheckpointConfig(
-        id_column="doc_id", checkpoint_path=checkpoint_path(folder), delete_checkpoint_on_success=False,
+        id_column="doc_id", checkpoint_path=checkpoint_path(folder, shard), delete_checkpoint_on_success=False,
         override_filesystem=None if folder.local else folder.fs,
     )
 

@@ -16,7 +16,8 @@ class InputConfig(Section):
     )
     manifest: Optional[str] = Field(
         default=None,
-        description="A Parquet or JSONL file listing documents: a 'path' column and an optional 'doc_id' column.",
+        description="A Parquet or JSONL file listing documents — a 'path' column and an optional 'doc_id' "
+        "column — or a folder or prefix of such files (shards), read in parallel by the read tasks.",
     )
     extensions: list[str] = Field(
         default_factory=lambda: [".pdf"],
@@ -47,6 +48,11 @@ class InputConfig(Section):
         "a manifest row cannot send requests, and credentials, to an endpoint of its choosing; set storage "
         "options with --storage-endpoint, --storage-region and --storage-anonymous instead.",
     )
+    shard: Optional[str] = Field(
+        default=None,
+        description="Process only slice I of N (written I/N, 0 <= I < N) of the documents, by a stable hash of "
+        "their doc_id: several clusters or days can each take a slice and share one output.",
+    )
     docs_per_block: int = Field(
         default=4,
         ge=1,
@@ -54,6 +60,22 @@ class InputConfig(Section):
         description="Documents per block. Small blocks keep output streaming and memory flat "
         "(default 4; 1 with a model engine).",
     )
+
+    @field_validator("shard")
+    @classmethod
+    def _shard(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return None
+        index, _, count = value.partition("/")
+        if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
+            raise ValueError(f"{value!r}: give the slice as I/N with 0 <= I < N, e.g. 0/4")
+        return value
+
+    def shard_slice(self) -> Optional[tuple[int, int]]:
+        if self.shard is None:
+            return None
+        index, _, count = self.shard.partition("/")
+        return int(index), int(count)
 
 
 class StorageConfig(Section):

@@ -228,7 +228,9 @@ def test_cluster_is_closed_by_default_and_broken_copies_are_caught():
 def test_the_token_reaches_every_node_where_ray_looks_for_it(tmp_path, monkeypatch):
     """The header's ``ray get-auth-token --generate`` writes the file that file_mounts sends to the
     path each node's Ray reads (~/.ray/auth_token of the image's user, ray)."""
-    from ray._private.authentication.authentication_token_setup import _get_default_token_path
+    from ray._private.authentication.authentication_token_setup import (
+        _get_default_token_path,
+    )
 
     config = _cluster_config()
     [generate] = [[x for x in w if not x.startswith(">")]  # without the redirection

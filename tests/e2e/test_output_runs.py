@@ -26,7 +26,7 @@ def test_a_second_run_on_a_busy_output_is_refused_and_names_the_first(tmp_path):
     args = [str(inputs), "-o", str(out), "--docs-per-block", "2", "--rows-per-file", "4", "--render-concurrency", "1"]
     first = start_cli(args, tmp_path / "first.log")
     try:
-        lease = out / "_raypipe" / "lease.json"
+        lease = out / "_raypipe" / "leases" / "all.json"
         deadline = time.monotonic() + 120
         while not lease.exists() and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -40,7 +40,7 @@ def test_a_second_run_on_a_busy_output_is_refused_and_names_the_first(tmp_path):
             kill_session(first)
     ids = [r["doc_id"] for r in rows(out)]
     assert len(ids) == len(set(ids)) == 120  # the refused run touched nothing, not even the first's parts
-    assert not (out / "_raypipe" / "lease.json").exists()
+    assert not (out / "_raypipe" / "leases" / "all.json").exists()
 
 
 def test_retry_failed_replaces_the_failed_rows_exactly_once(tmp_path):

@@ -80,17 +80,6 @@ def test_kill_9_then_rerun_loses_nothing_and_writes_nothing_twice(moment, many_d
         assert sorted(p.name for p in data_files(out)) == files_before
 
 
-def test_fresh_starts_over(many_docs, tmp_path):
-    """(Without --fresh, such an output is refused: tests/unit/test_cli.py.)"""
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "someone-elses.parquet").write_bytes(b"PAR1")
-    fresh = run_cli("run", str(many_docs), "-o", str(out), "--fresh", *ARGS)
-    assert fresh.returncode == 0, fresh.stderr[-3000:]
-    assert not (out / "someone-elses.parquet").exists()
-    assert sorted(doc_ids(out)) == sorted(p.name for p in many_docs.glob("*.pdf"))
-
-
 @needs_vllm_cpu
 def test_kill_9_mid_run_with_the_vllm_engine(tiny_model, tmp_path):
     import tiny_vl

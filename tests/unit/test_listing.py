@@ -74,14 +74,14 @@ def test_errors_name_the_input(generated, tmp_path):
     with pytest.raises(InputError, match="no documents found"):
         list_documents(InputConfig(inputs=[str(tmp_path)]))
     (tmp_path / "one-page.pdf").write_bytes(b"%PDF-1.4")
-    with pytest.raises(InputError, match="same doc_id 'one-page.pdf'"):
+    with pytest.raises(InputError, match="both hold 'one-page.pdf' at their top level"):
         list_documents(InputConfig(inputs=[str(generated / "one-page.pdf"), str(tmp_path / "one-page.pdf")]))
 
 
 # --- hazards a crawl brings -----------------------------------------------------------------------
 
 
-def test_symlink_loops_end_and_list_each_file_once(tmp_path):
+def test_symlinked_folders_are_not_followed_so_loops_end_and_each_file_is_listed_once(tmp_path):
     root = tmp_path / "crawl"
     for i in range(5):
         write_pdf(root / "docs" / f"d{i}.pdf", text_pages([f"D{i}"]))
@@ -92,8 +92,10 @@ def test_symlink_loops_end_and_list_each_file_once(tmp_path):
     os.symlink("self.pdf", root / "self.pdf")  # a link to itself
     docs = list_documents(InputConfig(inputs=[str(root)]))
     ok = [d.doc_id for d in docs if d.error_code is None]
-    assert sorted(ok) == sorted([f"another-way-in/d{i}.pdf" for i in range(5)] + ["broken.pdf", "self.pdf"])
+    assert sorted(ok) == sorted([f"docs/d{i}.pdf" for i in range(5)] + ["broken.pdf", "self.pdf"])
     assert len(docs) == 7  # not 5 x (every path through the loops)
+    # a symlinked folder named as the input itself is followed: the user asked for it
+    assert len(list_documents(InputConfig(inputs=[str(root / "another-way-in")]))) == 5
 
 
 def test_a_name_that_is_not_utf8_becomes_a_row_not_a_crash(tmp_path):
@@ -130,8 +132,8 @@ def test_one_file_under_two_ids_is_read_once(generated, tmp_path):
             {"path": str(generated / "rotated.pdf"), "doc_id": "c"}]
     manifest.write_text("\n".join(json.dumps(r) for r in rows))
     docs = {d.doc_id: d for d in list_documents(InputConfig(manifest=str(manifest)))}
-    assert docs["a-second"].error_code is None  # the first id in doc_id order keeps the file
-    assert docs["b-first"].error_code == "duplicate" and "'a-second'" in docs["b-first"].error
+    assert docs["b-first"].error_code is None  # the first listed keeps the file
+    assert docs["a-second"].error_code == "duplicate" and "'b-first'" in docs["a-second"].error
     assert docs["c"].error_code is None
 
 

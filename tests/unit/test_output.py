@@ -154,8 +154,30 @@ def test_a_lease_refuses_a_second_run_and_names_the_first(tmp_path, inputs):
         assert result.returncode == 2 and "in use by raypipe run aaaaaaaaaaaaaaaa" in result.stderr
     finally:
         first.release()
-    assert not (out / "_raypipe" / "lease.json").exists()
+    assert not (out / "_raypipe" / "leases" / "all.json").exists()
     Lease(OutputFolder(str(out)), "bbbbbbbbbbbbbbbb").acquire().release()  # free again
+
+
+def test_slices_of_one_output_run_side_by_side_but_not_with_a_whole_run(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    folder = raypipe_output(out)
+    first = Lease(folder, "aaaaaaaaaaaaaaaa", (0, 2)).acquire()
+    second = Lease(OutputFolder(str(out)), "bbbbbbbbbbbbbbbb", (1, 2)).acquire()  # another slice: fine
+    try:
+        with pytest.raises(OutputRefusedError, match="aaaaaaaaaaaaaaaa"):
+            Lease(OutputFolder(str(out)), "cccccccccccccccc", (0, 2)).acquire()  # the same slice
+        with pytest.raises(OutputRefusedError, match="in use"):
+            Lease(OutputFolder(str(out)), "dddddddddddddddd").acquire()  # every document
+    finally:
+        first.release()
+        second.release()
+    whole = Lease(OutputFolder(str(out)), "dddddddddddddddd").acquire()
+    try:
+        with pytest.raises(OutputRefusedError, match="dddddddddddddddd"):
+            Lease(OutputFolder(str(out)), "eeeeeeeeeeeeeeee", (1, 2)).acquire()
+    finally:
+        whole.release()
 
 
 def test_a_dead_or_silent_lease_does_not_block():

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from raypipe.cluster import ClusterResources
-from raypipe.config import EngineConfig, EngineResources, OpenAIOptions, RayConfig, VLLMOptions
+from raypipe.config import (
+    EngineConfig,
+    EngineResources,
+    OpenAIOptions,
+    RayConfig,
+    VLLMOptions,
+)
 from raypipe.engines import presets, sizing
 from raypipe.engines.resolve import EngineSpec
 

@@ -29,3 +29,19 @@ def test_only_raypipes_files_count_and_a_damaged_one_is_reported(tmp_path):
     assert result["unreadable_files"] == ["abcdefabcdefabcd_w_000001.parquet"]
     assert folder.foreign() == ["someone.parquet"]  # readers would take it for rows; notes.txt they would not
     assert "documents        2" in summary.render_table(result)
+
+
+def test_a_files_counts_are_read_once_then_kept(tmp_path):
+    folder = OutputFolder(str(tmp_path))
+    folder.claim("abcdefabcdefabcd", {})
+    rows = [{"doc_id": "a", "status": "ok", "num_pages": 3, "num_pages_processed": 3, "pages": []}]
+    data = tmp_path / "abcdefabcdefabcd_w_000000.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=OUTPUT), data)
+    first = summary.collect(folder, OutputConfig(output=str(tmp_path)), 1.0)
+    assert (first["documents"], first["pages"]) == (1, 3)
+    data.write_bytes(b"PAR1 no longer readable")  # were it read again, it would count as unreadable
+    again = summary.collect(folder, OutputConfig(output=str(tmp_path)), 1.0, files_before=[data.name])
+    assert (again["documents"], again["pages"], again["unreadable_files"]) == (1, 3, [])
+    assert again["run"]["documents"] == 0  # it was there before this run
+    data.unlink()
+    assert summary.collect(folder, OutputConfig(output=str(tmp_path)), 1.0)["documents"] == 0  # gone: forgotten
