@@ -162,7 +162,7 @@ def main() -> None:
         print(f"{n:>10,} documents: built in {built:.0f} s; fresh: first file {fresh['first_file_s']} s, driver peak "
               f"{fresh['driver_peak_mib']:.0f} MiB; resume over {n:,} committed: first new file "
               f"{resume['first_file_s']} s, driver peak {resume['driver_peak_mib']:.0f} MiB", flush=True)
-    base_fresh, base_resume = rows[0][2], rows[0][3]
+    base_fresh = rows[0][2]
     print()
     print(f"{'documents':>12} {'driver peak MiB':>16} {'x':>6} {'first file s':>13} {'x':>6} "
           f"{'resume: first new file s':>25} {'x fresh':>8} {'resume peak MiB':>16}")
