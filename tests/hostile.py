@@ -178,3 +178,15 @@ def deep_arrays(depth: int = 1_000_000) -> bytes:
         _stream(b"BT /F1 12 Tf 72 700 Td (Deep arrays) Tj ET", filters=0),
     ]
     return pdf_file(bodies, 1)
+
+
+def salvage_bombs(count: int = 200, inflated: int = 17 << 20) -> bytes:
+    """A damaged file (no cross-reference table, no trailer) of ``count`` streams that each inflate
+    to ``inflated`` bytes of white space, more than the salvage keeps of one stream: each one is
+    decoded and rejected. The default is 200 streams in 3.3 MB."""
+    bomb = _deflate_repeated(b" " * 4096, inflated)
+    out = bytearray(b"%PDF-1.7\n")
+    for number in range(1, count + 1):
+        out += b"%d 0 obj\n<< /Length %d /Filter /FlateDecode >>\nstream\n" % (number, len(bomb)) + bomb
+        out += b"\nendstream\nendobj\n"
+    return bytes(out)
