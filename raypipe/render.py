@@ -120,6 +120,8 @@ def render_page(page, number: int, cfg: RenderConfig, images: bool) -> dict:
     out = {"page_number": number, "width": None, "height": None, "image": None, "text_layer": None, "error": None}
     try:
         out["text_layer"] = page_text(page)
+    except MemoryError:
+        raise
     except Exception as e:  # a broken text layer does not stop the image
         out["error"] = f"text layer: {type(e).__name__}: {e}"
     out["width"], out["height"] = width, height
@@ -161,6 +163,8 @@ def render_pages(data: bytes, cfg: RenderConfig, images: bool, passwords: Sequen
         for index in range(first - 1, last):
             try:
                 page = pdf[index]
+            except MemoryError:
+                raise
             except Exception as e:
                 yield {"page_number": index + 1, "error": f"load: {type(e).__name__}: {e}"}
                 continue
@@ -214,6 +218,13 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:.0f} MiB"
 
 
+def render_process(cfg: RenderConfig):
+    """This worker's render process (:class:`raypipe.pdf.sandbox.Sandbox`) for ``cfg``'s memory limit."""
+    from raypipe.pdf import sandbox
+
+    return sandbox.shared(cfg.render_memory_limit, warm_up=f"{__name__}:warm_up")
+
+
 def render_bounded(source: str, max_bytes: int, cfg: RenderConfig, images: bool, passwords: Sequence[str] = ()) -> dict:
     """Fetch and render one document in this worker's render process (:mod:`raypipe.pdf.sandbox`),
     within ``render_timeout`` for the whole and ``page_timeout`` per page, and with at most
@@ -221,7 +232,7 @@ def render_bounded(source: str, max_bytes: int, cfg: RenderConfig, images: bool,
     and raises DocumentError ``timeout``, ``too_complex`` or ``crashed``, naming the bound and the page."""
     from raypipe.pdf import sandbox
 
-    box = sandbox.shared(cfg.render_memory_limit, warm_up=f"{__name__}:warm_up")
+    box = render_process(cfg)
     with box.lock:
         box.submit(f"{__name__}:document_events", (source, max_bytes, cfg, images, list(passwords)))
         start = time.monotonic()
@@ -234,7 +245,7 @@ def render_bounded(source: str, max_bytes: int, cfg: RenderConfig, images: bool,
                     del doc["first_page"], doc["count"]
                     return {**doc, "pages": pages}
                 if item == "fetched":
-                    where = "while opening it (and repairing it, if it needed that)"
+                    where = "while opening or repairing it"
                     continue
                 if doc is None:
                     doc = item
@@ -251,11 +262,11 @@ def render_bounded(source: str, max_bytes: int, cfg: RenderConfig, images: bool,
                                 f"({cfg.render_timeout:g} s); stopped {where}") from None
         except sandbox.OutOfMemory as e:
             raise DocumentError(ErrorCode.TOO_COMPLEX, f"rendering needed more memory than render.render_memory_limit "
-                                f"({_mib(cfg.render_memory_limit)}) allows, {where} ({e.how} at a peak of "
-                                f"{_mib(e.peak)} resident)") from None
+                                f"({_mib(cfg.render_memory_limit)}) allows, {where} ({e.how}; peak resident size "
+                                f"{_mib(e.peak)})") from None
         except sandbox.Crashed as e:
-            raise DocumentError(ErrorCode.CRASHED, f"the render process died ({e.how}) {where}, at a peak of "
-                                f"{_mib(e.peak)} resident") from None
+            raise DocumentError(ErrorCode.CRASHED, f"the render process died ({e.how}) {where}; peak resident size "
+                                f"{_mib(e.peak)}") from None
 
 
 def failed_row(doc_id: str, source: str, code: ErrorCode, message: str, **extra) -> dict:

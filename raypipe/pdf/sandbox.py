@@ -138,13 +138,14 @@ def _run_job(out: int, function: Callable, args: tuple) -> tuple:
         return ("document_error", e.code.value, e.message)
     except MemoryError:
         return ("memory_error",)
+    except BrokenPipeError:
+        raise
     except Exception as e:
         return ("error", f"{type(e).__name__}: {e}")
 
 
 def child_main(argv: list[str]) -> None:
     """The child: ``PARENT_PID PDEATHSIG MEMORY_LIMIT WARM_UP`` (WARM_UP: ``module:function`` or -)."""
-    import ctypes
     import faulthandler
     import resource
 
@@ -156,31 +157,49 @@ def child_main(argv: list[str]) -> None:
     faulthandler.enable()
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _tie_to_parent(parent, pdeathsig)
-    functions: dict[str, Callable] = {}
     if warm_up != "-":
         _function(warm_up)()
-    baseline = _vm_size()
+    child = _Child(inp, out, memory_limit)
     if memory_limit:
-        resource.setrlimit(resource.RLIMIT_AS, (baseline + memory_limit, resource.RLIM_INFINITY))
-    ready = _status_kb("VmRSS") * 1024
-    libc = ctypes.CDLL(None)
-    _send(out, ("ready", ready))
+        resource.setrlimit(resource.RLIMIT_AS, (child.baseline + memory_limit, resource.RLIM_INFINITY))
+    _send(out, ("ready", child.ready))
     while True:
         try:
-            target, args = _receive_blocking(inp)
-        except EOFError:
+            child.serve_one()
+        except (EOFError, OSError):  # the parent is gone (its end of a pipe closed)
             os._exit(0)
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # the peak resident size starts again from here
-        if target not in functions:
-            functions[target] = _function(target)
-        reply = _run_job(out, functions[target], args)
+
+
+class _Child:
+    """The child's side of the wire, after start-up: one job per :meth:`serve_one`."""
+
+    def __init__(self, inp: int, out: int, memory_limit: int):
+        import ctypes
+
+        self.inp, self.out, self.memory_limit = inp, out, memory_limit
+        self.libc = ctypes.CDLL(None)
+        self.functions: dict[str, Callable] = {}
+        self.baseline = _vm_size()  # address space after start-up: the limit is set above it
+        self.ready = _status_kb("VmRSS") * 1024
+
+    def serve_one(self) -> None:
+        target, args = _receive_blocking(self.inp)
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # the peak resident size starts again from here
+        except OSError:  # not on this kernel: the peak is the process's
+            pass
+        if target not in self.functions:
+            self.functions[target] = _function(target)
+        reply = _run_job(self.out, self.functions[target], args)
         peak = _status_kb("VmHWM") * 1024
-        if _status_kb("VmRSS") * 1024 > ready + _TRIM_ABOVE:
-            libc.malloc_trim(0)  # give back what the job freed, so that the next one starts from here
-        _send(out, (*reply, peak, _status_kb("VmRSS") * 1024))
-        if memory_limit and _vm_size() > baseline + memory_limit // 4:
-            os._exit(0)  # what the job left behind would eat into the next one's limit: start afresh
+        if _status_kb("VmRSS") * 1024 > self.ready + _TRIM_ABOVE:
+            self.libc.malloc_trim(0)  # give back what the job freed, so that the next one starts from here
+        # what the job left behind would eat into the next one's limit: end, and the parent starts afresh
+        retire = bool(self.memory_limit) and _vm_size() > self.baseline + self.memory_limit // 4
+        _send(self.out, (*reply, peak, _status_kb("VmRSS") * 1024, retire))
+        if retire:
+            os._exit(0)
 
 
 # --- the parent --------------------------------------------------------------------------------
@@ -253,7 +272,9 @@ class Sandbox:
         if kind == "item":
             return message[1]
         self._busy = False
-        self.last_peak, self.rss_idle = message[-2:]
+        self.last_peak, self.rss_idle, retire = message[-3:]
+        if retire:
+            self.close()
         if kind == "done":
             return DONE
         if kind == "document_error":
