@@ -24,7 +24,8 @@ from samples import pdf_bytes, text_pages  # noqa: E402
 from raypipe.config import InputConfig, RenderConfig  # noqa: E402
 from raypipe.render import Render, render_pages, render_process  # noqa: E402
 
-DEFAULT_CORPUS = Path(os.environ.get("RAYPIPE_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sample-files"))
+DEFAULT_CORPUS = Path(os.environ.get("RAYPIPE_CORPUS",
+                                     Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sample-files"))
 THESIS = "009-pdflatex-geotopo/GeoTopo-komprimiert.pdf"
 
 CASES = {
@@ -112,12 +113,14 @@ def main() -> None:
         ordinary = {"1000 generated pages": pdf_bytes(text_pages([lines] * 1000))}
         if (args.corpus / THESIS).exists():
             ordinary["117-page thesis (corpus)"] = (args.corpus / THESIS).read_bytes()
+        rows = {}
         for name, data in ordinary.items():
-            path = folder / "ordinary.pdf"
+            path = folder / f"{len(rows)}.pdf"
             path.write_bytes(data)
-            row = one(stage, cfg, name, path)
+            rows[name] = one(stage, cfg, name, path)
+        for name, row in rows.items():  # in this process, after the rows: its memory is not in their figures
             if not row.get("error_code"):
-                print(f"{'':26} slowest page {slowest_page(data, cfg):.3f} s; "
+                print(f"{name:26} slowest page {slowest_page(ordinary[name], cfg):.3f} s; "
                       f"{row['render_seconds'] / len(row['pages']) * 1000:.1f} ms per page on average")
 
 
