@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import hostile  # noqa: E402  (the tests' hostile PDF generators)
-from samples import pdf_bytes, text_pages  # noqa: E402
+import hostile
+from samples import pdf_bytes, text_pages
 
-from raypipe.config import InputConfig, RenderConfig  # noqa: E402
-from raypipe.render import Render, render_pages, render_process  # noqa: E402
+from raypipe.config import InputConfig, RenderConfig
+from raypipe.render import Render, render_pages, render_process
 
 DEFAULT_CORPUS = Path(os.environ.get("RAYPIPE_CORPUS",
                                      Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sample-files"))

@@ -155,7 +155,7 @@ def main() -> None:
     cfg = RenderConfig(longest_side=args.longest_side, image_format=args.format, image_quality=args.quality,
                        max_pixels=10**12, max_pages=None, draw_forms=False)
     raypipe_loop(paths[:1], cfg)  # the render process starts once per worker: not part of a round
-    plain_wall, plain_cpu, ours_wall, ours_cpu, inproc_wall = [], [], [], [], []
+    plain_wall, plain_cpu, ours_wall, ours_cpu, inproc_wall, inproc_cpu = [], [], [], [], [], []
     for _ in range(args.rounds):
         n, wall, cpu = timed(plain_loop, pdfs, args.longest_side, args.format, args.quality)
         plain_wall.append(n / wall)
@@ -163,19 +163,20 @@ def main() -> None:
         m, wall, cpu = timed(raypipe_loop, paths, cfg)
         ours_wall.append(m / wall)
         ours_cpu.append(m / cpu)
-        k, wall, _ = timed(in_process_loop, pdfs, cfg)
+        k, wall, cpu = timed(in_process_loop, pdfs, cfg)
         inproc_wall.append(k / wall)
+        inproc_cpu.append(k / cpu)
         assert n == m == k, (n, m, k)
     plain, ours = statistics.median(plain_wall), statistics.median(ours_wall)
     plain_c, ours_c = statistics.median(plain_cpu), statistics.median(ours_cpu)
-    inproc = statistics.median(inproc_wall)
+    inproc, inproc_c = statistics.median(inproc_wall), statistics.median(inproc_cpu)
     print(f"pages per round: {n} from {len(pdfs)} PDFs, longest side {args.longest_side} px, {args.format}, "
           f"median of {args.rounds} rounds")
     print(f"plain pypdfium2 loop : {plain:7.1f} pages/s wall, {plain_c:7.1f} pages per CPU second")
     print(f"raypipe render stage : {ours:7.1f} pages/s wall, {ours_c:7.1f} pages per CPU second")
     print(f"ratio raypipe/plain  : {ours / plain:7.3f} wall, {ours_c / plain_c:7.3f} CPU  (target >= 0.9)")
-    print(f"same code in process : {inproc:7.1f} pages/s wall (no render process, no bounds): "
-          f"{inproc / plain:.3f} of plain")
+    print(f"same code in process : {inproc:7.1f} pages/s wall, {inproc_c:7.1f} pages per CPU second (no render "
+          f"process, no bounds): {inproc / plain:.3f} wall, {inproc_c / plain_c:.3f} CPU of plain")
     print(f"render+encode target : >= 40 pages/s per core -> {'met' if min(ours, ours_c) >= 40 else 'NOT met'}")
     encode_costs(pdfs, args.longest_side)
     if not math.isfinite(ours / plain):

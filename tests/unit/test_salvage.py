@@ -15,9 +15,9 @@ import re
 import time
 import zlib
 
+import hostile
 import pikepdf
 import pytest
-import hostile
 from helpers import TEN
 from samples import pdf_bytes, pdflatex_layout, text_pages
 

@@ -143,7 +143,7 @@ def test_fifo_device_socket_and_folder_are_read_errors_at_once(tmp_path):
 
 
 def test_render_process_is_started_again_after_a_breach(tmp_path):
-    cfg = dict(render_memory_limit=SMALL_MEMORY)
+    cfg = {"render_memory_limit": SMALL_MEMORY}
     render_batch(tmp_path, {"first.pdf": pdf_bytes(text_pages(["first"]))}, **cfg)
     box = render_process(RenderConfig(**cfg))
     pid, starts = box.pid, box.starts
@@ -171,8 +171,7 @@ def test_render_process_killed_from_outside_gives_a_crashed_row(tmp_path, sig):
     finally:
         killer.cancel()
     message = failed(bad, "crashed")
-    assert message.startswith(f"the render process died ({sig.name}) at page ") or \
-        message.startswith(f"the render process died ({sig.name}) while opening"), message
+    assert message.startswith((f"the render process died ({sig.name}) at page ", f"the render process died ({sig.name}) while opening")), message
     assert good["error_code"] is None and good["pages"][0]["text_layer"] == "after"
     assert box.pid != victim
 
