@@ -4,7 +4,8 @@ For every corpus PDF (as it is, and rewritten in pdfTeX's object order), cut at 
 bytes: pages in the intact file, pages back through the render stage's repair path, and the
 content-stream scan's own time (``raypipe.pdf.salvage.salvage``) in ms. Then the scan alone, in ms per
 MB, on two 50 MB files: one of text pages (uncompressed: the most content to check), one mostly
-images.
+images; and on 200 streams that each inflate past the per-stream cap (every attempt is charged to
+the scan's budget, so they cost one bounded pass).
 
     python bench/recover.py [--corpus DIR] [--big-mb 50]
 """
@@ -27,6 +28,7 @@ from raypipe.pdf.salvage import salvage
 from raypipe.render import render_document
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import hostile_pdfs as hostile  # noqa: E402  (the tests' hostile PDF generators)
 from samples import SamplePage, pdf_bytes, pdflatex_layout  # noqa: E402  (the tests' PDF generator)
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sample-files"
@@ -90,7 +92,9 @@ def big_files(megabytes: int) -> None:
         images += (b"%d 0 obj\n<< /Length %d /Filter /FlateDecode >>\nstream\n" % (number + 1, len(content))
                    + content + b"\nendstream\nendobj\n")
         number += 2
-    for name, data in (("text pages, uncompressed", text), ("1 MB images, one page each", bytes(images))):
+    bombs = hostile.salvage_bombs(200)
+    for name, data in (("text pages, uncompressed", text), ("1 MB images, one page each", bytes(images)),
+                       ("streams inflating past the cap (200)", bombs)):
         start = time.perf_counter()
         found = salvage(data)
         seconds = time.perf_counter() - start

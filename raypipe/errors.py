@@ -26,8 +26,8 @@ class ErrorCode(str, enum.Enum):
     ALL_PAGES_FAILED = "all_pages_failed"  # every processed page failed
     CRASHED = "crashed"  # its worker died (native crash, out of memory) ray.max_doc_attempts times with it
     INTERNAL = "internal"  # an unexpected error while processing this document; see ``error``
-    TIMEOUT = "timeout"  # it exceeded a wall-time bound (render.max_doc_seconds / max_page_seconds, engine.max_doc_seconds)
-    TOO_COMPLEX = "too_complex"  # rendering or repairing it exceeded the memory bound (render.max_doc_memory)
+    TIMEOUT = "timeout"  # it exceeded a wall-time bound (render_timeout, page_timeout, the engine's doc_timeout)
+    TOO_COMPLEX = "too_complex"  # rendering or repairing it exceeded the memory bound (render_memory_limit)
     INVALID_INPUT = "invalid_input"  # the input itself is unusable: a manifest row without a path, a scheme not allowed
     DUPLICATE = "duplicate"  # the same file as another input, processed under that input's doc_id (named in error)
     NEEDS_OCR = "needs_ocr"  # status needs_ocr: pages with ink but no text (a scan read by the text layer)

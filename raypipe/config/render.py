@@ -48,8 +48,9 @@ class RenderConfig(Section):
     render_memory_limit: int = Field(
         default=2 << 30,
         ge=64 << 20,
-        description="Bytes of memory rendering one document may take (PDFium, qpdf, the salvage; it runs in a "
-        "process of its own) before it becomes a failed row with error_code too_complex.",
+        description="Bytes of memory rendering one document may take (the file's bytes, PDFium, qpdf, the salvage; "
+        "each render worker renders in a process of its own, whose address space is capped at its size after "
+        "start-up plus this) before it becomes a failed row with error_code too_complex.",
     )
 
     @model_validator(mode="after")

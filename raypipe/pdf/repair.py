@@ -33,6 +33,8 @@ def repair(data: bytes, passwords: Sequence[str] = ()) -> bytes:
         fixed, pages, failure = None, 0, e
     try:
         salvaged = salvage(data)
+    except MemoryError:  # out of the render process's memory: the document is too complex, not unreadable
+        raise
     except Exception:  # the scan is a second chance: a fault in it must not cost qpdf's result
         salvaged = None
     if salvaged is not None and salvaged.pages > pages:
@@ -57,7 +59,7 @@ def qpdf_repair(data: bytes, passwords: Sequence[str]) -> tuple[bytes, int]:
                 return out.getvalue(), with_content
         except pikepdf.PasswordError:
             continue
-        except DocumentError:
+        except (DocumentError, MemoryError):
             raise
         except Exception as e:  # qpdf's errors (PdfError, ...) and anything it trips on
             reason = re.sub(r"^stream <[^>]*>: ", "", str(e))  # drop the BytesIO's repr
@@ -73,5 +75,7 @@ def _has_content(page) -> bool:
         contents = page.obj.get("/Contents")
         streams = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
         return any(isinstance(s, pikepdf.Stream) and len(s.read_raw_bytes()) > 0 for s in streams)
+    except MemoryError:
+        raise
     except Exception:  # a damaged page: no content to count
         return False

@@ -20,8 +20,9 @@ object order:
 - XObjects are matched by name the same way; surviving objects they need are copied as they are.
 
 A content stream cut mid-way is kept up to the end of its last complete text object (``ET``), or
-dropped. The scan is bounded: object count, dictionary size, decoded bytes per stream and in total,
-and pages are capped, and every search moves forward, so hostile input costs one pass.
+dropped. The scan is bounded: object count, dictionary size, decoded bytes per stream and in total
+(every decode attempt is charged, kept or rejected), and pages are capped, and every search moves
+forward, so hostile input costs one bounded pass.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from raypipe.pdf.scan import (
 from raypipe.pdf.writer import pdf_file
 
 MAX_PAGES = 10_000  # pages rebuilt
-MAX_DECODED_BYTES = 128 * 1024 * 1024  # decoded bytes over the whole scan
+MAX_DECODED_BYTES = 128 * 1024 * 1024  # bytes decoded over the whole scan, streams kept or rejected
 MAX_COPIED_OBJECTS = 50_000  # surviving objects copied into the new file (fonts, XObjects, ...)
 
 LETTER = (612.0, 792.0)
@@ -174,10 +175,10 @@ def find_pages(found: list[RawObject]) -> FoundPages:
         predictor = re.search(rb"/Predictor\s+(\d+)", obj.head)
         if predictor and predictor.group(1) != b"1":
             continue
-        content, whole = decode(obj.stream, filters(obj.head), min(MAX_STREAM_BYTES, budget))
+        content, whole, spent = decode(obj.stream, filters(obj.head), min(MAX_STREAM_BYTES, budget))
+        budget -= spent  # every attempt is charged, a rejected bomb as much as a kept page
         if content is None:
             continue
-        budget -= len(content)
         if not (whole and obj.complete):
             content = complete_part(content)
         if not content:

@@ -79,9 +79,6 @@ class RawObject:
     complete: bool  # the whole object is there (for a stream: its data ends with endstream)
 
 
-@dataclasses.dataclass
-
-
 class _Finder:
     """``bytes.find`` for a few fixed needles at a position that only moves forward: each needle's
     next hit is remembered, so the whole scan reads the file a bounded number of times."""
@@ -178,54 +175,65 @@ def filters(head: bytes) -> Optional[list[bytes]]:
     return _names(m.group(1)) if m.group(1) is not None else _names(m.group(2))
 
 
-def decode(raw: memoryview, filters: list[bytes], budget: int) -> tuple[Optional[bytes], bool]:
-    """(decoded bytes, whether the stream was whole). None when a filter is unsupported, the data
-    is not valid, or it decodes to more than ``budget`` bytes."""
-    whole = True
-    if len(raw) > 2 * budget:  # no filter here decodes to less than half its input
-        return None, False
-    if not (filters and filters[0] in (b"FlateDecode", b"Fl")):
-        raw = bytes(raw)
+_FLATE = (b"FlateDecode", b"Fl")
+_SUPPORTED = {*_FLATE, b"ASCIIHexDecode", b"AHx", b"ASCII85Decode", b"A85"}
+
+
+def decode(raw: memoryview, filters: list[bytes], budget: int) -> tuple[Optional[bytes], bool, int]:
+    """(decoded bytes, whether the stream was whole, bytes of work spent). The decoded bytes are None
+    when a filter is unsupported, the data is not valid, or it decodes to more than ``budget``
+    bytes. The work spent counts every byte a filter put out (the raw bytes for a stream with no
+    filter), whether the result is kept or rejected, so that a scan charging it to its budget pays
+    for every attempt."""
+    if len(raw) > 2 * budget or not _SUPPORTED.issuperset(filters):  # no filter here halves its input
+        return None, False, 0
+    if not filters:
+        return bytes(raw), True, len(raw)
+    whole, spent = True, 0
+    data = raw if filters[0] in _FLATE else bytes(raw)
     for name in filters:
-        if name in (b"FlateDecode", b"Fl"):
-            raw, ok = _inflate(raw, budget)
-            if raw is None:
-                return None, False
+        if name in _FLATE:
+            data, ok, produced = _inflate(data, budget)
+            spent += produced
+            if data is None:
+                return None, False, spent
             whole = whole and ok
-        elif name in (b"ASCIIHexDecode", b"AHx"):
-            hexa = re.sub(rb"\s", b"", raw.split(b">", 1)[0])
+            continue
+        if name in (b"ASCIIHexDecode", b"AHx"):
+            hexa = re.sub(rb"\s", b"", bytes(data).split(b">", 1)[0])
             try:
-                raw = bytes.fromhex((hexa + b"0" * (len(hexa) % 2)).decode("ascii"))
+                data = bytes.fromhex((hexa + b"0" * (len(hexa) % 2)).decode("ascii"))
             except ValueError:
-                return None, False
-        elif name in (b"ASCII85Decode", b"A85"):
+                return None, False, spent
+        else:
             import base64
 
             try:
-                raw = base64.a85decode(raw.split(b"~>", 1)[0], adobe=False, ignorechars=b" \t\n\r\x0b\x0c")
+                data = base64.a85decode(bytes(data).split(b"~>", 1)[0], adobe=False, ignorechars=b" \t\n\r\x0b\x0c")
             except ValueError:
-                return None, False
-        else:
-            return None, False
-        if len(raw) > budget:
-            return None, False
-    return bytes(raw), whole
+                return None, False, spent
+        spent += len(data)
+        if len(data) > budget:
+            return None, False, spent
+    return bytes(data), whole, spent
 
 
-def _inflate(raw: bytes, budget: int) -> tuple[Optional[bytes], bool]:
-    """Inflate at most ``budget`` bytes; a cut or damaged stream gives what came out before the damage."""
+def _inflate(raw, budget: int) -> tuple[Optional[bytes], bool, int]:
+    """(what came out, whether the stream ended, bytes inflated). At most ``budget + 1`` bytes are
+    inflated; past ``budget`` the result is None. A cut or damaged stream gives what came out
+    before the damage."""
     d = zlib.decompressobj()
     out = bytearray()
     for i in range(0, len(raw), 65536):
         try:
             out += d.decompress(raw[i:i + 65536], budget + 1 - len(out))
         except zlib.error:
-            return bytes(out), False
+            return bytes(out), False, len(out)
         if len(out) > budget or d.unconsumed_tail:
-            return None, False  # more than the budget: a bomb, or a stream too large to be a page
+            return None, False, len(out)  # more than the budget: a bomb, or a stream too large to be a page
         if d.eof:
-            return bytes(out), True
-    return bytes(out), False
+            return bytes(out), True, len(out)
+    return bytes(out), False, len(out)
 
 
 def looks_like_page_content(content: bytes) -> bool:

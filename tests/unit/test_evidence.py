@@ -3,14 +3,9 @@ rotated pages and through form XObjects), invisible text, unmapped glyphs, and t
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import router_pages as rp  # noqa: E402
 
 from raypipe.config import RenderConfig  # noqa: E402

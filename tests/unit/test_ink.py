@@ -4,16 +4,11 @@ in the generator (bench/router_pages.py)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
-from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import router_pages as rp  # noqa: E402
+from PIL import Image
 
 from raypipe.config import RenderConfig  # noqa: E402
 from raypipe.pdf.ink import inspect, near_blank  # noqa: E402

@@ -6,16 +6,12 @@ own fields, ruled and unruled tables as Markdown, turned text, and hostile pages
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
+from quality_pages import SOFT_HYPHEN, Flow, Frame, Page, Rule, Text, pdf_bytes  # noqa: E402
 
 from raypipe.pdf.layout import analyse_page, compose, extract_pages, running_furniture
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from quality_pages import SOFT_HYPHEN, Flow, Frame, Page, Rule, Text, pdf_bytes  # noqa: E402
 
 WORDS = ("archive harbour ledger survey council meadow station bridge record river valley tramway "
          "embankment observatory telescope bakery oven railway timetable junction").split()

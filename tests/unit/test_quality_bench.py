@@ -8,7 +8,6 @@ from __future__ import annotations
 import gzip
 import json
 import random
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,7 +15,6 @@ import pyarrow.parquet as pq
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-sys.path.insert(0, str(BENCH))
 import quality  # noqa: E402
 import quality_docs  # noqa: E402
 from quality_rules import match_ends, normalize, ratio, run  # noqa: E402

@@ -15,6 +15,7 @@ import re
 import time
 import zlib
 
+import hostile_pdfs as hostile
 import pikepdf
 import pytest
 from helpers import TEN
@@ -22,7 +23,7 @@ from samples import pdf_bytes, pdflatex_layout, text_pages
 
 from raypipe.config import RenderConfig
 from raypipe.errors import DocumentError, ErrorCode
-from raypipe.pdf.salvage import find_pages, salvage
+from raypipe.pdf.salvage import MAX_DECODED_BYTES, find_pages, salvage
 from raypipe.pdf.scan import MAX_OBJECTS, MAX_STREAM_BYTES, scan
 from raypipe.render import render_document
 
@@ -279,3 +280,16 @@ def test_huge_object_numbers_are_renumbered():
     with pikepdf.open(io.BytesIO(found.data)) as pdf:
         assert pdf.pages[0].obj.Resources.Font.F9.BaseFont == "/Courier"
     assert [p["text_layer"] for p in read(data)["pages"]] == ["Far away font"]
+
+
+def test_rejected_streams_are_charged_to_the_scan_budget():
+    """A stream that inflates past the per-stream cap is decoded up to the cap and rejected, and
+    that work is charged to the scan's budget like a kept page's: a file of such streams costs one
+    bounded pass. A page after as many of them as the budget pays for is found; after one more, the
+    scan has stopped before it."""
+    per_bomb = MAX_STREAM_BYTES + 1  # what decoding one to the cap and rejecting it costs
+    paid_for = MAX_DECODED_BYTES // per_bomb
+    page = b"%d 0 obj\n" + stream(page_content("After the bombs")) + b"\nendobj\n"
+    for bombs, expected in ((paid_for, [page_content("After the bombs")]), (paid_for + 1, [])):
+        data = hostile.salvage_bombs(bombs, inflated=MAX_STREAM_BYTES + (1 << 20)) + page % (bombs + 1)
+        assert [p.content for p in find_pages(scan(data)).pages] == expected, bombs
