@@ -29,6 +29,8 @@ from raypipe.config import InputConfig, RenderConfig
 from raypipe.render import Render, render_process
 from raypipe.schema import DOCUMENT, WORK
 
+pytestmark = pytest.mark.slow  # every test here starts a render process of its own
+
 SMALL_MEMORY = 256 << 20
 NORMAL = ["A normal page", "And its second page"]
 
