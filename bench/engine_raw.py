@@ -43,6 +43,17 @@ def render_pdfs(paths: list[Path], longest_side: int) -> list:
     return images
 
 
+def device_name() -> str:
+    try:
+        from vllm.platforms import current_platform
+
+        return current_platform.get_device_name()
+    except (ImportError, RuntimeError, AttributeError, NotImplementedError):
+        import platform
+
+        return platform.processor() or platform.machine()
+
+
 def run(args, s: es.Setup, folder: Path) -> dict:
     from vllm import LLM
 
@@ -62,6 +73,7 @@ def run(args, s: es.Setup, folder: Path) -> dict:
     seconds = time.perf_counter() - start
     completion = [len(o.outputs[0].token_ids) for o in outputs]
     return {
+        "device_name": device_name(),
         "seconds": seconds,
         "render_seconds": render_seconds,
         "pages": len(outputs),

@@ -4,7 +4,9 @@ engine mode: pre-rendered documents (one per block, as the pipeline hands them o
 stage, ``raypipe.engines.get("vllm").stage``; timed from the moment the actor's engine was ready to
 the last document it finished. e2e mode: the PDFs through read → render → engine → postprocess (the
 stages ``raypipe.pipeline.build_dataset`` chains); rendering is held back until the engine is ready,
-and the time runs from then until the driver has every output row.
+and the time runs from then until the driver has every output row. (Ray Data fuses render into the
+engine actor, in a pipeline run as here, so render runs there after the engine has started anyway;
+the hold-back matters where it does not.)
 
 The engine class is raypipe's own with two additions the pipeline has no option for yet, both outside
 the measured work: it reports the limits its started engine resolved (and the time it was ready) to a
@@ -43,11 +45,18 @@ class SamplingOverride:
         self._engine = engine
         self._overrides = overrides
 
-    def generate(self, prompt, params, *args, **kwargs):
+    def generate(self, *args, **kwargs):
+        if "sampling_params" in kwargs:
+            kwargs["sampling_params"] = self._override(kwargs["sampling_params"])
+        else:
+            args = (args[0], self._override(args[1]), *args[2:])
+        return self._engine.generate(*args, **kwargs)
+
+    def _override(self, params):
         params = params.clone()
         for name, value in self._overrides.items():
             setattr(params, name, value)
-        return self._engine.generate(prompt, params, *args, **kwargs)
+        return params
 
     def __getattr__(self, name):
         return getattr(self._engine, name)

@@ -35,8 +35,8 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--max-attempts", type=int, default=1, help="raypipe: model calls per page (1: no retries)")
     ap.add_argument("--temperature", type=float, help="both sides (default: the preset's first attempt)")
     ap.add_argument("--dtype", default="auto")
-    ap.add_argument("--max-num-seqs", type=int, default=512)
-    ap.add_argument("--max-num-batched-tokens", type=int, default=16384)
+    ap.add_argument("--max-num-seqs", type=int, default=512, help="0: each entry point's own vLLM default")
+    ap.add_argument("--max-num-batched-tokens", type=int, default=16384, help="0: each entry point's own vLLM default")
     ap.add_argument("--max-model-len", type=int, help="default: the preset's")
     ap.add_argument("--gpu-memory-utilization", type=float, default=0.9)
     ap.add_argument("--enforce-eager", action=argparse.BooleanOptionalAction, default=None,
@@ -65,6 +65,8 @@ def environment() -> None:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # raypipe's own CPU default
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sys.path.insert(0, str(ROOT / "tests"))  # samples.py: the tests' PDF generator
+    # raypipe from this repository, for this process, the raw side's process and Ray's workers
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +99,7 @@ def setup(args: argparse.Namespace, model: str) -> Setup:
         vllm=VLLMOptions(
             device=args.device, dtype=args.dtype, max_model_len=args.max_model_len,
             gpu_memory_utilization=args.gpu_memory_utilization, enforce_eager=args.enforce_eager,
-            max_num_seqs=args.max_num_seqs, max_num_batched_tokens=args.max_num_batched_tokens,
+            max_num_seqs=args.max_num_seqs or None, max_num_batched_tokens=args.max_num_batched_tokens or None,
             engine_kwargs=extra,
         ),
     )

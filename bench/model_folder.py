@@ -176,7 +176,15 @@ def _corpus() -> list[str]:
 
 def build_tokenizer():
     """A byte-level BPE tokenizer of VOCAB_SIZE ids whose special tokens have Qwen2.5-VL's ids."""
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import (
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())

@@ -9,14 +9,15 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from helpers import OFFLINE_ENV, ROOT, kill_session, needs_vllm_cpu
 
 sys.path.insert(0, str(ROOT / "bench"))
-import engine_setup  # noqa: E402
-import model_folder  # noqa: E402
+import engine_setup
+import model_folder
 
 SMOKE = ["--shrink", "--pages", "4", "--pages-per-doc", "2", "--max-tokens", "8",
          "--max-model-len", "2048", "--longest-side", "640"]
@@ -52,9 +53,9 @@ def smoke(tmp_path_factory):
 @needs_vllm_cpu
 def test_bench_prints_both_rates_and_their_ratio(smoke):
     log, result = smoke
-    raw = re.search(r"^\(a\) raw vLLM generate" + RATE, log, re.M)
-    ours = re.search(r"^\(b\) raypipe engine stage" + RATE, log, re.M)
-    ratio = re.search(r"^ratio \(b\)/\(a\)\s*:\s*([0-9.]+)", log, re.M)
+    raw = re.search(r"^\(a\) raw vLLM generate" + RATE, log, re.MULTILINE)
+    ours = re.search(r"^\(b\) raypipe engine stage" + RATE, log, re.MULTILINE)
+    ratio = re.search(r"^ratio \(b\)/\(a\)\s*:\s*([0-9.]+)", log, re.MULTILINE)
     assert raw and ours and ratio, log[-4000:]
     raw_pages, raw_tokens, our_pages, our_tokens = (float(x) for x in (*raw.groups(), *ours.groups()))
     assert min(raw_pages, raw_tokens, our_pages, our_tokens) > 0
@@ -135,8 +136,8 @@ def test_model_folder_has_the_real_shapes_and_token_ids(tmp_path):
 
 
 def test_shrunk_model_folder_keeps_everything_but_the_sizes(tmp_path):
-    full = json.loads(open(model_folder.build(str(tmp_path / "full")) + "/config.json").read())
-    small = json.loads(open(model_folder.build(str(tmp_path / "small"), shrink=True) + "/config.json").read())
+    full = json.loads((Path(model_folder.build(str(tmp_path / "full"))) / "config.json").read_text())
+    small = json.loads((Path(model_folder.build(str(tmp_path / "small"), shrink=True)) / "config.json").read_text())
     assert small["num_hidden_layers"] == 2 and small["hidden_size"] < full["hidden_size"]
     assert small["hidden_size"] // small["num_attention_heads"] == full["hidden_size"] // full["num_attention_heads"]
     assert small["vision_config"]["out_hidden_size"] == small["hidden_size"]
