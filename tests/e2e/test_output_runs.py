@@ -81,3 +81,22 @@ def test_fresh_starts_over_in_raypipes_own_output_and_leaves_the_rest(tmp_path):
     new = sorted(p.name for p in out.glob("*.parquet"))
     assert not set(old) & set(new) and sorted(r["doc_id"] for r in rows(out)) == [f"doc-{i}.pdf" for i in range(3)]
     assert (out / "README.txt").read_text() == "notes a user keeps beside the output"
+
+
+def test_two_slices_share_one_output_and_together_write_every_document_once(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(24):
+        (inputs / f"doc-{i:02d}.pdf").write_bytes(pdf_bytes(text_pages([f"Document {i}"])))
+    out = tmp_path / "out"
+    halves = []
+    for index in (0, 1):
+        result = run_cli("run", str(inputs), "-o", str(out), "--shard", f"{index}/2")
+        assert result.returncode == 0, result.stderr[-3000:]
+        halves.append(sorted(r["doc_id"] for r in rows(out)))
+    ids = [r["doc_id"] for r in rows(out)]
+    assert len(ids) == len(set(ids)) == 24 and 0 < len(halves[0]) < 24  # the first slice wrote only its part
+    again = run_cli("run", str(inputs), "-o", str(out), "--shard", "1/2")
+    assert again.returncode == 0 and sorted(r["doc_id"] for r in rows(out)) == sorted(ids)  # resumed: nothing new
+    whole = run_cli("run", str(inputs), "-o", str(out))
+    assert whole.returncode == 2 and "shards: 2 before, 1 now" in whole.stderr, whole.stderr[-2000:]
