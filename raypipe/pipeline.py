@@ -12,11 +12,11 @@ import copy
 import time
 from typing import Optional, Union
 
-from raypipe import engines, retry
+from raypipe import checkpoints, engines, retry
 from raypipe.config import PipelineConfig
 from raypipe.errors import UsageError
 from raypipe.faults import RenderGuard, start_ledger
-from raypipe.output import Lease, OutputFolder
+from raypipe.output import Lease, OutputFolder, checkpoint_dir
 from raypipe.plan import Plan, make_plan
 from raypipe.postprocess import postprocess_stage
 from raypipe.read import read_documents
@@ -93,12 +93,16 @@ def run(config: PipelineConfig, plan: Optional[Plan] = None) -> dict:
         if out.fresh:
             folder.clear()
         folder.claim(plan.run_id, plan.settings)
-        retry.recover(folder)  # a rewrite a crash interrupted
-        released = retry.release(folder, out.retry_failed, plan.run_id, shard) if out.retry_failed else []
+        retry.recover(folder)  # a release a crash interrupted
+        released = (retry.release(folder, out.retry_failed, plan.run_id, shard) if out.retry_failed
+                    else retry.released(folder, shard))  # an earlier release's, if that run did not finish
         before = folder.data_files()
         with _run_context(plan.config, folder):
             ds = build_dataset(plan, released)
             write(ds, out, folder, plan.run_id)
+        retry.finished(folder, shard)
+        if out.resume:
+            checkpoints.compact(folder, f"{folder.meta}/{checkpoint_dir(shard)}", plan.run_id)
         result = summaries.collect(
             folder,
             out,

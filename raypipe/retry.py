@@ -1,10 +1,12 @@
-"""``--retry-failed``: documents already written with some error codes are taken out of the output (their
-data files rewritten without them, their ids out of the checkpoint), so that the run processes them
-again and writes each exactly once.
+"""``--retry-failed``: documents already written with some error codes are taken out of the output —
+their rows out of the data files, their ids out of the checkpoint — and processed again from the
+source each row records, so each is written again exactly once.
 
-Each rewrite is journaled under ``_raypipe/retry/`` before it starts, and the new checkpoint is written
-as Ray's pending record before the new data file, so a crash at any moment leaves a state the next run
-repairs (:func:`recover`): either the old file and its checkpoint stay, or the new ones replace them.
+One release is a journaled step (``_raypipe/retry/RUN.json``): the new data files and checkpoint files
+are first written under hidden names, the journal is marked prepared, then they are renamed into
+place and the old ones deleted. :func:`recover`, run before every run, rolls a prepared step forward
+and an unprepared one back, so a crash at any moment leaves either the old output or the new one.
+The released documents are kept in ``_raypipe/released.json`` until a run has finished with them.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from raypipe import checkpoints
 from raypipe.listing import Document
 from raypipe.output import (
-    CHECKPOINT,
     PART_PREFIX,
     PART_SUFFIX,
     OutputFolder,
-    checkpoint_base,
     checkpoint_dir,
+    slice_name,
 )
 
 log = logging.getLogger("raypipe")
@@ -57,24 +59,14 @@ def _rows_of(content) -> list[tuple[str, str, str]]:
     return [(r.get("doc_id"), r.get("error_code"), r.get("source")) for r in rows]
 
 
-def _write_file(folder: OutputFolder, name: str, data: bytes) -> None:
-    """A new data file, under a hidden part name first on local disk."""
-    path = f"{folder.root}/{name}"
-    staged = f"{folder.root}/{PART_PREFIX}{name}{PART_SUFFIX}" if folder.local else path
-    with folder.fs.open_output_stream(staged) as f:
-        f.write(data)
-    if staged != path:
-        folder.fs.move(staged, path)
-
-
-def _encode(contents: list, keeps: list[list[bool]], ext: str) -> bytes:
-    """The kept rows of one write task's files, as one file of the same format."""
-    if ext == "parquet":
+def _encode(content, keep: list[bool], name: str) -> bytes:
+    """The kept rows, as a file of the same format."""
+    if isinstance(content, pa.Table):
         sink = io.BytesIO()
-        pq.write_table(pa.concat_tables([c.filter(pa.array(k, pa.bool_())) for c, k in zip(contents, keeps)]), sink)
+        pq.write_table(content.filter(pa.array(keep, pa.bool_())), sink)
         return sink.getvalue()
-    data = b"".join(line + b"\n" for content, keep in zip(contents, keeps) for line, k in zip(content, keep) if k)
-    codec = _codec(ext)
+    data = b"".join(line + b"\n" for line, k in zip(content, keep) if k)
+    codec = _codec(name)
     if codec == "gzip":
         import gzip
 
@@ -86,68 +78,90 @@ def _encode(contents: list, keeps: list[list[bool]], ext: str) -> bytes:
     return data
 
 
-def _checkpoint(ids: list[str]) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(pa.table({"doc_id": pa.array(ids, pa.string())}), sink)  # Ray's layout: the id column
-    return sink.getvalue()
+def _hidden(path: str) -> str:
+    head, _, name = path.rpartition("/")
+    return f"{head}/{PART_PREFIX}{name}{PART_SUFFIX}"
+
+
+def _exists(folder: OutputFolder, path: str) -> bool:
+    return folder.fs.get_file_info(path).type == pafs.FileType.File
 
 
 def recover(folder: OutputFolder) -> None:
-    """Finish or undo rewrites a crash interrupted (see the module docstring)."""
+    """Roll a prepared release forward, an unprepared one back (see the module docstring)."""
     for entry in folder.entries(f"{folder.meta}/{JOURNAL}"):
         step = folder.read_json(f"{JOURNAL}/{entry.name}") if entry.kind == "file" else None
-        if not step:
+        if step is None:
             continue
-        checkpoint = step.get("checkpoint") or f"{folder.meta}/{CHECKPOINT}"
-        committed = any(e.name == f"{step['new_base']}.parquet" for e in folder.entries(checkpoint))
-        if committed:  # the new file holds the rows: the old ones go
-            doomed = [f"{folder.root}/{name}" for name in step["old"]] + [f"{checkpoint}/{step['old_base']}.parquet"]
-        else:  # not committed: the new file goes, the old ones stay
-            doomed = [f"{folder.root}/{step['new']}", f"{checkpoint}/{step['new_base']}.pending.parquet"]
-        for path in doomed:
-            if folder.fs.get_file_info(path).type == pafs.FileType.File:
-                folder.fs.delete_file(path)
+        replaced = [(old, new) for old, new in step["data"] + step["checkpoints"]]
+        if step.get("prepared"):
+            for old, new in replaced:
+                if new and _exists(folder, _hidden(new)):
+                    folder.fs.move(_hidden(new), new)
+            for old, _ in replaced:
+                if _exists(folder, old):
+                    folder.fs.delete_file(old)
+        else:
+            for _, new in replaced:
+                if new and _exists(folder, _hidden(new)):
+                    folder.fs.delete_file(_hidden(new))
         folder.fs.delete_file(f"{folder.meta}/{JOURNAL}/{entry.name}")
 
 
+def _released_file(shard) -> str:
+    return f"released-{slice_name(shard)}.json"
+
+
+def released(folder: OutputFolder, shard=None) -> list[Document]:
+    """Documents of this --shard slice taken out of the output and not yet written again by a finished run."""
+    return [Document(d, s) for d, s in (folder.read_json(_released_file(shard)) or {}).get("documents", [])]
+
+
+def finished(folder: OutputFolder, shard=None) -> None:
+    """A run wrote (or found committed) every released document: forget them."""
+    if folder.read_json(_released_file(shard)) is not None:
+        folder.fs.delete_file(f"{folder.meta}/{_released_file(shard)}")
+
+
 def release(folder: OutputFolder, codes: Collection[str], run_id: str, shard=None) -> list[Document]:
-    """Take the rows with ``codes`` (of the run's --shard slice) out of the output, so that this run
-    (``run_id``, already recorded) processes them again, from the source each row records; returns
-    them as documents for the read (which skips their ids in the listing)."""
+    """Take the rows with ``codes`` (of the run's --shard slice) out of the output so that this run
+    (``run_id``, already recorded) processes them again; returns every released document not yet
+    written again (this release's and an unfinished earlier one's)."""
     from raypipe.read import in_shard
 
     codes = set(codes)
-    committed = folder.committed()
-    checkpoint = f"{folder.meta}/{checkpoint_dir(shard)}"
-    groups: dict[str, list[str]] = {}  # checkpoint base -> its data files (one write task's)
-    for name in folder.data_files():
-        base = checkpoint_base(name, set(committed))
-        if base is not None and committed[base] == checkpoint:  # uncommitted: Ray's own recovery deletes it
-            groups.setdefault(base, []).append(name)
-    released: list[Document] = []
-    for n, (base, names) in enumerate(sorted(groups.items())):
-        contents = [_read(folder, name) for name in names]
-        rows = [_rows_of(content) for content in contents]
-        keeps = [[not (code in codes and in_shard(doc_id, shard)) for doc_id, code, _ in r] for r in rows]
-        if all(all(keep) for keep in keeps):
+    data, doomed = [], {}
+    for n, name in enumerate(folder.data_files()):
+        content = _read(folder, name)
+        rows = _rows_of(content)
+        keep = [not (code in codes and in_shard(doc_id, shard)) for doc_id, code, _ in rows]
+        if all(keep):
             continue
-        ext = names[0].split(".", 1)[1]
-        new = f"{run_id}_retry_{n:06}.{ext}"
-        step = {"old": names, "old_base": base, "new": new, "new_base": new.rsplit(".", 1)[0], "checkpoint": checkpoint}
-        folder.write_json(f"{JOURNAL}/{step['new_base']}.json", step)
-        kept_ids = [doc_id for r, keep in zip(rows, keeps) for (doc_id, _, _), k in zip(r, keep) if k]
-        if kept_ids:
-            pending = f"{checkpoint}/{step['new_base']}.pending.parquet"
-            with folder.fs.open_output_stream(pending) as f:
-                f.write(_checkpoint(kept_ids))
-            _write_file(folder, new, _encode(contents, keeps, ext))
-            folder.fs.move(pending, f"{checkpoint}/{step['new_base']}.parquet")  # the commit
-        else:  # nothing left: an empty committed checkpoint marks the step done
-            with folder.fs.open_output_stream(f"{checkpoint}/{step['new_base']}.parquet") as f:
-                f.write(_checkpoint([]))
-        recover(folder)  # the step is committed: the old files and their checkpoint go, the journal with them
-        released += [Document(doc_id, source) for r, keep in zip(rows, keeps) for (doc_id, _, source), k in zip(r, keep)
-                     if not k]
-    if released:
-        log.info("--retry-failed: %d documents with error codes %s will be processed again", len(released), sorted(codes))
-    return released
+        doomed.update({doc_id: source for (doc_id, _, source), k in zip(rows, keep) if not k})
+        new = f"{folder.root}/{run_id}_retry_{n:06d}.{name.split('.', 1)[1]}" if any(keep) else None
+        data.append((f"{folder.root}/{name}", new, content, keep, name))
+    if not doomed:
+        return released(folder, shard)
+    checkpoint = f"{folder.meta}/{checkpoint_dir(shard)}"
+    rewrites = []
+    for n, path in enumerate(checkpoints.files(folder, checkpoint)):
+        ids = checkpoints.read_ids(folder, path)
+        kept = [i for i in ids if i not in doomed]
+        if len(kept) < len(ids):
+            rewrites.append((path, f"{checkpoint}/{run_id}_retry_{n:06d}.parquet" if kept else None, kept))
+    journal = f"{JOURNAL}/{run_id}.json"
+    step = {"data": [[old, new] for old, new, *_ in data], "checkpoints": [[old, new] for old, new, _ in rewrites]}
+    folder.write_json(journal, step)
+    for _, new, content, keep, name in data:
+        if new:
+            with folder.fs.open_output_stream(_hidden(new)) as f:
+                f.write(_encode(content, keep, name))
+    for _, new, kept in rewrites:
+        if new:
+            checkpoints.write_ids(folder, _hidden(new), kept)
+    pending = {d.doc_id: d.source for d in released(folder, shard)} | doomed
+    folder.write_json(_released_file(shard), {"documents": sorted(pending.items())})
+    folder.write_json(journal, {**step, "prepared": True})
+    recover(folder)
+    log.info("--retry-failed: %d documents with error codes %s will be processed again", len(doomed), sorted(codes))
+    return [Document(d, s) for d, s in sorted(pending.items())]

@@ -1,6 +1,6 @@
-"""--retry-failed's rewrite of an output, without Ray: rows with the codes asked for leave the data
-files and the checkpoint (so the run processes them again), every other row stays exactly once, and
-a crash at any step is repaired by the next run."""
+"""--retry-failed's release of rows from an output, and the checkpoint's compaction, without Ray: rows
+with the codes asked for leave the data files and the checkpoint (the run then reads them again from
+their recorded source), every other row stays exactly once, and a crash at any step is repaired."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from raypipe import retry
-from raypipe.output import OutputFolder
+from raypipe import checkpoints, retry
+from raypipe.output import OutputFolder, checkpoint_dir
 from raypipe.schema import OUTPUT
 
 RUN = "1111111111111111"
@@ -54,26 +54,25 @@ def rows_in(folder) -> list[str]:
 
 
 def committed_ids(folder) -> list[str]:
-    """The ids Ray's checkpoint filter would skip: every committed (not pending) checkpoint file's."""
-    ids = []
-    for name, where in folder.committed().items():
-        ids += pq.read_table(f"{where}/{name}.parquet")["doc_id"].to_pylist()
-    return sorted(ids)
+    """The ids Ray's checkpoint filter would skip: every committed (not pending, not hidden) file's."""
+    return sorted(i for c in folder.checkpoint_dirs() for p in checkpoints.files(folder, c) for i in checkpoints.read_ids(folder, p))
 
 
 class CrashingFS:
-    """The folder's real filesystem, except that one move raises as a kill -9 would stop the process."""
+    """The folder's real filesystem, except that one call raises as a kill -9 would stop the process."""
 
-    def __init__(self, real, crash_if):
-        self.real, self.crash_if = real, crash_if
-
-    def move(self, src, dest):
-        if self.crash_if(dest):
-            raise KeyboardInterrupt("killed")
-        return self.real.move(src, dest)
+    def __init__(self, real, crash_on):
+        self.real, self.crash_on = real, crash_on
 
     def __getattr__(self, name):
-        return getattr(self.real, name)
+        method = getattr(self.real, name)
+
+        def call(*args, **kwargs):
+            if self.crash_on(name, args):
+                raise KeyboardInterrupt("killed")
+            return method(*args, **kwargs)
+
+        return call
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
@@ -81,44 +80,65 @@ def test_released_rows_leave_data_and_checkpoint_the_rest_stays_once(tmp_path, f
     folder = make_output(tmp_path, fmt)
     released = retry.release(folder, ["read_error", "internal"], "2222222222222222")
     assert sorted((d.doc_id, d.source) for d in released) == [("b", "/in/b"), ("c", "/in/c")]  # read again from there
-    assert rows_in(folder) == ["a", "d", "e"]
-    assert committed_ids(folder) == ["a", "d", "e"]
-    assert not list((tmp_path / "_raypipe" / "retry").iterdir())  # every step finished
-    assert any(name.startswith("2222222222222222_retry_") for name in folder.data_files())
+    assert rows_in(folder) == ["a", "d", "e"] and committed_ids(folder) == ["a", "d", "e"]
+    assert not list((tmp_path / "_raypipe" / "retry").iterdir())  # the step finished
+    assert [d.doc_id for d in retry.released(folder)] == ["b", "c"]  # kept until a run finishes with them
+    retry.finished(folder)
+    assert retry.released(folder) == []
 
 
 def test_only_the_asked_codes_of_the_runs_slice_are_released(tmp_path):
-    from raypipe.output import checkpoint_dir
     from raypipe.read import in_shard
 
     mine = next(s for s in ((0, 2), (1, 2)) if in_shard("b", s))
     other = (1 - mine[0], 2)
     folder = make_output(tmp_path, checkpoint=checkpoint_dir(mine))  # written by a run of b's slice
     assert retry.release(folder, ["too_large"], "2222222222222222", mine) == []
-    assert retry.release(folder, ["read_error"], "2222222222222222", other) == []  # another slice's files
+    assert retry.release(folder, ["read_error"], "2222222222222222", other) == []  # b is not the other slice's
     assert [d.doc_id for d in retry.release(folder, ["read_error"], "2222222222222222", mine)] == ["b"]
     assert rows_in(folder) == ["a", "c", "d", "e"] and committed_ids(folder) == ["a", "c", "d", "e"]
 
 
-def test_a_crash_before_the_commit_keeps_the_old_files(tmp_path, monkeypatch):
+def test_a_crash_before_the_step_is_prepared_keeps_the_old_output(tmp_path):
     folder = make_output(tmp_path)
     before = sorted(folder.data_files())
-    folder.__dict__["fs"] = CrashingFS(folder.fs, lambda dest: "checkpoint" in dest and "_retry_" in dest)
+    folder.__dict__["fs"] = CrashingFS(folder.fs, lambda name, args: name == "move" and "released-" in args[1])
     with pytest.raises(KeyboardInterrupt):
         retry.release(folder, ["read_error"], "2222222222222222")
-    assert (tmp_path / "_raypipe" / "checkpoint" / "2222222222222222_retry_000000.pending.parquet").exists()
     again = OutputFolder(str(tmp_path))
     retry.recover(again)
     assert sorted(again.data_files()) == before and rows_in(again) == ["a", "b", "c", "d", "e"]
     assert committed_ids(again) == ["a", "b", "c", "d", "e"]
+    assert not [p for p in tmp_path.rglob("*.raypipe-part")]  # the prepared files went
 
 
-def test_a_crash_after_the_commit_finishes_the_step(tmp_path, monkeypatch):
+def test_a_crash_after_the_step_is_prepared_finishes_it(tmp_path):
     folder = make_output(tmp_path)
-    monkeypatch.setattr(retry, "recover", lambda folder: (_ for _ in ()).throw(KeyboardInterrupt("killed")))
+    journal_writes = []
+
+    def crash(name, args):  # the first rename after the journal's second write (the one saying prepared)
+        if name == "move" and "/retry/" in args[1]:
+            journal_writes.append(args[1])
+            return False
+        return len(journal_writes) == 2 and name == "move"
+
+    folder.__dict__["fs"] = CrashingFS(folder.fs, crash)
     with pytest.raises(KeyboardInterrupt):
         retry.release(folder, ["read_error"], "2222222222222222")
-    monkeypatch.undo()
     again = OutputFolder(str(tmp_path))
     retry.recover(again)
     assert rows_in(again) == ["a", "c", "d", "e"] and committed_ids(again) == ["a", "c", "d", "e"]
+    assert [d.doc_id for d in retry.released(again)] == ["b"]
+
+
+def test_compaction_merges_recorded_runs_checkpoint_files_and_keeps_older_ones(tmp_path):
+    folder = make_output(tmp_path)
+    legacy = tmp_path / "_raypipe" / "checkpoint" / "0f0f0f0f-older-writer_000000.parquet"
+    pq.write_table(pa.table({"doc_id": ["z"]}), legacy)
+    checkpoint = f"{folder.meta}/checkpoint"
+    before = committed_ids(folder)
+    assert checkpoints.compact(folder, checkpoint, RUN) == 2
+    assert committed_ids(folder) == before == ["a", "b", "c", "d", "e", "z"]
+    assert sorted(p.rsplit("/", 1)[-1] for p in checkpoints.files(folder, checkpoint)) == [
+        "0f0f0f0f-older-writer_000000.parquet", f"{RUN}_compacted.parquet"]
+    assert checkpoints.compact(folder, checkpoint, RUN) == 0  # one file of recorded runs left: nothing to do
