@@ -165,7 +165,7 @@ def write_inputs(args: argparse.Namespace, folder: Path) -> None:
 
 def _render(path: Path, longest_side: int) -> list[bytes]:
     from raypipe.config import RenderConfig
-    from raypipe.render import render_document
+    from raypipe.pdf.pages import render_document
 
     cfg = RenderConfig(longest_side=longest_side, max_pages=None)
     return [p["image"] for p in render_document(path.read_bytes(), cfg, images=True)["pages"]]

@@ -22,7 +22,8 @@ import hostile_pdfs as hostile
 from samples import pdf_bytes, text_pages
 
 from raypipe.config import InputConfig, RenderConfig
-from raypipe.render import Render, render_pages, render_process
+from raypipe.pdf.pages import render_pages
+from raypipe.render import Render, render_process
 
 DEFAULT_CORPUS = Path(os.environ.get("RAYPIPE_CORPUS",
                                      Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sample-files"))

@@ -25,7 +25,7 @@ from pathlib import Path
 from raypipe.errors import DocumentError
 from raypipe.pdf.document import open_document
 from raypipe.pdf.layout import analyse_page, compose, running_furniture
-from raypipe.render import page_text
+from raypipe.pdf.pages import page_text
 
 DEFAULT_CORPUS = Path(os.environ.get("RAYPIPE_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sample-files"))
 

@@ -58,7 +58,7 @@ def load_checks(pages_dir: Path, corpus: Path) -> tuple[list[dict], dict[str, Pa
 
 def raw_text_layer(path: Path) -> dict[int, str]:
     """Page number → the text raypipe's render stage keeps today (raypipe.render.page_text)."""
-    from raypipe.render import page_text
+    from raypipe.pdf.pages import page_text
 
     pdf = pdfium.PdfDocument(str(path))
     try:

@@ -24,8 +24,8 @@ import pikepdf
 
 from raypipe.config import RenderConfig
 from raypipe.errors import DocumentError
+from raypipe.pdf.pages import render_document
 from raypipe.pdf.salvage import salvage
-from raypipe.render import render_document
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import hostile_pdfs as hostile  # noqa: E402  (the tests' hostile PDF generators)

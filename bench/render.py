@@ -26,7 +26,8 @@ import pypdfium2 as pdfium
 
 from raypipe.config import InputConfig, RenderConfig
 from raypipe.pdf import sandbox
-from raypipe.render import Render, render_document
+from raypipe.pdf.pages import render_document
+from raypipe.render import Render
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from samples import SamplePage, pdf_bytes  # noqa: E402  (the tests' PDF generator)

@@ -31,7 +31,7 @@ from raypipe.engines.pages import usable_text_layer  # noqa: E402
 from raypipe.engines.router import decide  # noqa: E402
 from raypipe.pdf.evidence import gather  # noqa: E402
 from raypipe.pdf.ink import inspect  # noqa: E402
-from raypipe.render import page_size, page_text  # noqa: E402
+from raypipe.pdf.pages import page_size, page_text  # noqa: E402
 
 MIN_CHARS = 64  # the default of min_text_layer_chars
 

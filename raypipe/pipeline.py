@@ -33,6 +33,7 @@ def build_dataset(config: Union[PipelineConfig, Plan], released=()):
     attempts = config.ray.max_doc_attempts
     ledger = start_ledger() if attempts else None  # 0: no crash accounting
     ds = read_documents(plan.units, config.input, config.storage, config.input.shard_slice(), released, plan.read_tasks)
+    auto = engine.needs_images and config.engine.ocr_mode == "auto"  # the router decides on each text layer
     ds = render_stage(
         ds,
         config.render,
@@ -41,9 +42,13 @@ def build_dataset(config: Union[PipelineConfig, Plan], released=()):
         remote_args=config.ray.stage("render", 1.0),
         guard=RenderGuard(ledger, attempts) if ledger else None,
         storage=config.storage,
+        route_min_chars=config.engine.min_text_layer_chars if auto else None,
     )
     ds = engine.stage(ds, spec, config.ray, ledger)
     return postprocess_stage(ds, config.engine.max_page_error_rate, config.ray.stage("postprocess", 0.25))
+
+
+READ_BLOCK_BYTES = 1 << 20
 
 
 @contextlib.contextmanager
@@ -64,6 +69,9 @@ def _run_context(config: PipelineConfig, folder: OutputFolder):
         "enable_operator_progress_bars": on,
         "execution_options": options,
         "per_stage_map_timing": True,  # the summary's time per fused stage (one float per block)
+        # a read task's output is merged into blocks of this size before it leaves the task: small, so
+        # that the first documents reach the render stage while the listing goes on
+        "target_max_block_size": READ_BLOCK_BYTES,
     }
     previous = {name: getattr(context, name) for name in settings}
     for name, value in settings.items():

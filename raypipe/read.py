@@ -23,6 +23,8 @@ import pyarrow as pa
 from raypipe.listing import Document, Unit, documents
 from raypipe.schema import DOCUMENT
 
+CHUNK = 1024  # documents per table a read task yields (cut to docs_per_block rows by the repartition after it)
+
 
 def in_shard(doc_id: str, shard: Optional[tuple[int, int]]) -> bool:
     """Whether ``doc_id`` belongs to slice ``shard`` = (index, count): a stable hash, the same on every run."""
@@ -46,6 +48,7 @@ def _table(docs: list[Document]) -> pa.Table:
 
 
 def _blocks(units: list[Unit], cfg, storage, rows: int, shard, skip: frozenset, extra: list[Document]) -> Iterable[pa.Table]:
+    """The units' documents as tables of ``rows`` rows (the last may hold fewer)."""
     buffered: list[Document] = list(extra)
     for unit in units:
         for doc in documents(unit, cfg, storage):
@@ -79,7 +82,7 @@ def _datasource(units: list[Unit], cfg, storage, shard, released: list[Document]
                 extra = released if i == 0 else []
 
                 def read_fn(group=group, extra=extra):
-                    yield from _blocks(group, cfg, storage, cfg.docs_per_block, shard, skip, extra)
+                    yield from _blocks(group, cfg, storage, CHUNK, shard, skip, extra)
 
                 out.append(ReadTask(read_fn, BlockMetadata(num_rows=None, size_bytes=None, exec_stats=None,
                                                            input_files=None)))

@@ -17,12 +17,10 @@ the process dies of anything else); the process is started again and the next do
 from __future__ import annotations
 
 import contextlib
-import io
-import math
 import os
 import stat
 import time
-from typing import Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -30,7 +28,7 @@ import pyarrow.fs as pafs
 from raypipe.config import InputConfig, RenderConfig
 from raypipe.errors import DocumentError, ErrorCode
 from raypipe.faults import RenderGuard
-from raypipe.pdf.document import open_document
+from raypipe.pdf.pages import render_document, render_pages
 from raypipe.schema import STATUS_FAILED, WORK, table
 from raypipe.storage import refusal, resolve
 
@@ -81,122 +79,13 @@ def _read_local(path: str, max_bytes: int) -> bytes:
         os.close(fd)
 
 
-def page_size(width_pt: float, height_pt: float, cfg: RenderConfig) -> tuple[float, int, int]:
-    """(scale in pixels per point, width px, height px): the longest side becomes ``longest_side``
-    and the area stays within ``max_pixels``. Sizes round up as PDFium's renderer does."""
-    width_pt, height_pt = max(width_pt, 1e-3), max(height_pt, 1e-3)
-    scale = cfg.longest_side / max(width_pt, height_pt)
-    area = width_pt * height_pt * scale * scale
-    if area > cfg.max_pixels:
-        scale *= math.sqrt(cfg.max_pixels / area)
-    scale *= 1 - 1e-9  # so that an exact fit does not round up to one pixel more
-    while math.ceil(width_pt * scale) * math.ceil(height_pt * scale) > cfg.max_pixels:
-        scale *= 0.999
-    return scale, max(1, math.ceil(width_pt * scale)), max(1, math.ceil(height_pt * scale))
-
-
-def encode(image, cfg: RenderConfig) -> bytes:
-    buf = io.BytesIO()
-    if cfg.image_format == "png":
-        image.save(buf, format="PNG", compress_level=1)
-    elif cfg.image_format == "jpeg":
-        image.save(buf, format="JPEG", quality=cfg.image_quality)
-    else:
-        image.save(buf, format="WEBP", quality=cfg.image_quality, method=0)
-    return buf.getvalue()
-
-
-def page_text(page) -> str:
-    textpage = page.get_textpage()
-    try:
-        return textpage.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n")
-    finally:
-        textpage.close()
-
-
-def render_page(page, number: int, cfg: RenderConfig, images: bool) -> dict:
-    width_pt, height_pt = page.get_size()  # already rotated by /Rotate
-    scale, width, height = page_size(width_pt, height_pt, cfg)
-    out = {"page_number": number, "width": None, "height": None, "image": None, "text_layer": None, "error": None}
-    try:
-        out["text_layer"] = page_text(page)
-    except MemoryError:
-        raise
-    except Exception as e:  # a broken text layer does not stop the image
-        out["error"] = f"text layer: {type(e).__name__}: {e}"
-    out["width"], out["height"] = width, height
-    if images:
-        bitmap = page.render(scale=scale, may_draw_forms=cfg.draw_forms, rev_byteorder=True)
-        try:
-            pil = bitmap.to_pil()
-            out["width"], out["height"] = pil.size
-            # blank: no text and no ink (the pixel scan only runs when there is no text)
-            out["blank"] = not (out["text_layer"] or "").strip() and all(low >= 250 for low, _ in pil.getextrema())
-            out["image"] = encode(pil.convert("RGB") if pil.mode != "RGB" else pil, cfg)
-        finally:
-            bitmap.close()
-    return out
-
-
-def render_pages(data: bytes, cfg: RenderConfig, images: bool, passwords: Sequence[str] = ()) -> Iterator[dict]:
-    """Render one document's bytes, one page at a time: yields the document's fields first
-    (``num_pages``, ``page_cap_applied``, ``recovered``, and ``first_page``/``count``: the pages
-    that follow), then each page. Raises DocumentError for document-level failures. A file PDFium
-    cannot open is repaired (see :func:`raypipe.pdf.repair.repair`) and the pages that survive are
-    rendered."""
-    pdf, recovered = open_document(data, passwords)
-    try:
-        if cfg.draw_forms and images:
-            pdf.init_forms()
-        total = len(pdf)
-        if total == 0:
-            raise DocumentError(ErrorCode.NO_PAGES, "the document has no pages")
-        first = cfg.first_page
-        last = min(total, cfg.last_page or total)
-        if first > last:
-            raise DocumentError(ErrorCode.NO_PAGES, f"page range starts at {first}; the document has {total} pages")
-        capped = cfg.max_pages is not None and last - first + 1 > cfg.max_pages
-        if capped:
-            last = first + cfg.max_pages - 1
-        yield {"num_pages": total, "page_cap_applied": capped, "recovered": recovered, "first_page": first,
-               "count": last - first + 1}
-        for index in range(first - 1, last):
-            try:
-                page = pdf[index]
-            except MemoryError:
-                raise
-            except Exception as e:
-                yield {"page_number": index + 1, "error": f"load: {type(e).__name__}: {e}"}
-                continue
-            try:
-                out = render_page(page, index + 1, cfg, images)
-            except MemoryError:
-                raise
-            except Exception as e:
-                out = {"page_number": index + 1, "error": f"render: {type(e).__name__}: {e}"}
-            finally:
-                page.close()
-            yield out
-    finally:
-        pdf.close()
-
-
-def render_document(data: bytes, cfg: RenderConfig, images: bool, passwords: Sequence[str] = ()) -> dict:
-    """Render one document's bytes in this process (no bounds; the stage uses :func:`render_bounded`);
-    raises DocumentError for document-level failures."""
-    parts = render_pages(data, cfg, images, passwords)
-    doc = next(parts)
-    del doc["first_page"], doc["count"]
-    return {**doc, "pages": list(parts)}
-
-
 def document_events(source: str, max_bytes: int, cfg: RenderConfig, images: bool, passwords: Sequence[str],
-                    storage=None):
+                    storage=None, route_min_chars: Optional[int] = None):
     """What the render process does for one document (see :func:`render_bounded`): fetch, then
     :func:`render_pages`. Yields ``"fetched"`` once the bytes are in, then what render_pages yields."""
     data = fetch(source, max_bytes, storage)
     yield "fetched"
-    yield from render_pages(data, cfg, images, passwords)
+    yield from render_pages(data, cfg, images, passwords, route_min_chars)
 
 
 def warm_up() -> None:
@@ -229,7 +118,7 @@ def render_process(cfg: RenderConfig):
 
 
 def render_bounded(source: str, max_bytes: int, cfg: RenderConfig, images: bool, passwords: Sequence[str] = (),
-                   storage=None) -> dict:
+                   storage=None, route_min_chars: Optional[int] = None) -> dict:
     """Fetch and render one document in this worker's render process (:mod:`raypipe.pdf.sandbox`),
     within ``render_timeout`` for the whole and ``page_timeout`` per page, and with at most
     ``render_memory_limit`` bytes. A breach stops the process (started again for the next document)
@@ -238,10 +127,11 @@ def render_bounded(source: str, max_bytes: int, cfg: RenderConfig, images: bool,
 
     box = render_process(cfg)
     with box.lock:
-        box.submit(f"{__name__}:document_events", (source, max_bytes, cfg, images, list(passwords), storage))
+        box.submit(f"{__name__}:document_events",
+                   (source, max_bytes, cfg, images, list(passwords), storage, route_min_chars))
         start = time.monotonic()
         doc_deadline, page_deadline = start + cfg.render_timeout, float("inf")
-        where, doc, pages = "while fetching the file", None, []
+        where, doc, pages, analysed = "while fetching the file", None, [], 0
         try:
             while True:
                 item = box.receive(min(doc_deadline, page_deadline))
@@ -250,6 +140,12 @@ def render_bounded(source: str, max_bytes: int, cfg: RenderConfig, images: bool,
                     return {**doc, "pages": pages}
                 if item == "fetched":
                     where = "while opening or repairing it"
+                    continue
+                if item == "analysed":  # a page's layout was read (every page's, before any is rendered)
+                    analysed += 1
+                    where = (f"while reading the layout of page {doc['first_page'] + analysed} of {doc['num_pages']}"
+                             if analysed < doc["count"] else f"at page {doc['first_page']} of {doc['num_pages']}")
+                    page_deadline = time.monotonic() + cfg.page_timeout
                     continue
                 if doc is None:
                     doc = item
@@ -260,8 +156,9 @@ def render_bounded(source: str, max_bytes: int, cfg: RenderConfig, images: bool,
                 page_deadline = time.monotonic() + cfg.page_timeout
         except sandbox.Timeout:
             if page_deadline < doc_deadline:
-                raise DocumentError(ErrorCode.TIMEOUT, f"page {doc['first_page'] + len(pages)} of {doc['num_pages']} "
-                                    f"took longer than render.page_timeout ({cfg.page_timeout:g} s)") from None
+                page = doc["first_page"] + (analysed if analysed < doc["count"] and not pages else len(pages))
+                raise DocumentError(ErrorCode.TIMEOUT, f"page {page} of {doc['num_pages']} took longer than "
+                                    f"render.page_timeout ({cfg.page_timeout:g} s)") from None
             raise DocumentError(ErrorCode.TIMEOUT, f"rendering took longer than render.render_timeout "
                                 f"({cfg.render_timeout:g} s); stopped {where}") from None
         except sandbox.OutOfMemory as e:
@@ -282,8 +179,9 @@ class Render:
     """``map_batches`` function: document rows in, rendered document rows (schema ``WORK``) out."""
 
     def __init__(self, render: RenderConfig, input: InputConfig, images: bool, guard: Optional[RenderGuard] = None,
-                 storage=None):
+                 storage=None, route_min_chars: Optional[int] = None):
         self.cfg = render
+        self.route_min_chars = route_min_chars  # with ocr_mode auto: decide on each page's text layer
         self.input = input
         self.storage = storage  # StorageConfig: endpoint, region, anonymous for s3:// and gs://
         self.max_bytes = input.max_file_bytes
@@ -298,7 +196,8 @@ class Render:
             if why:  # the listing checks too; a worker never reads what the allow-list refuses
                 raise DocumentError(ErrorCode.INVALID_INPUT, why)
             with self.guard.attempt(doc_id) if self.guard else contextlib.nullcontext():
-                doc = render_bounded(source, self.max_bytes, self.cfg, self.images, self.passwords, self.storage)
+                doc = render_bounded(source, self.max_bytes, self.cfg, self.images, self.passwords, self.storage,
+                                     self.route_min_chars)
                 row = {"doc_id": doc_id, "source": source, **doc}
         except DocumentError as e:
             row = failed_row(doc_id, source, e.code, e.message)
@@ -318,10 +217,10 @@ class Render:
 
 
 def render_stage(ds, render: RenderConfig, input: InputConfig, images: bool, remote_args: dict,
-                 guard: Optional[RenderGuard] = None, storage=None):
+                 guard: Optional[RenderGuard] = None, storage=None, route_min_chars: Optional[int] = None):
     """The render stage: tasks of one document at a time; ``remote_args`` from ``RayConfig.stage``."""
     return ds.map_batches(
-        Render(render, input, images, guard, storage),
+        Render(render, input, images, guard, storage, route_min_chars),
         batch_format="pyarrow",
         batch_size=None,
         zero_copy_batch=True,

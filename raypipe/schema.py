@@ -39,6 +39,9 @@ _ENGINE_PAGE_FIELDS = [
     ("prompt_tokens", pa.int64()),
     ("completion_tokens", pa.int64()),
     ("latency_seconds", pa.float64()),  # from first request to accepted answer
+    ("header", pa.string()),  # running header lines (and a page number at the top) kept out of ``text``
+    ("footer", pa.string()),  # running footer lines and page numbers kept out of ``text``
+    ("route_reason", pa.string()),  # ocr_mode auto: why the text layer was kept (text_layer:...) or not (model:...)
     ("language", pa.string()),  # parsed from the output, where the preset gives it
     ("rotation_correction", pa.int32()),
     ("is_table", pa.bool_()),
@@ -52,8 +55,8 @@ WORK_PAGE = pa.struct(
         ("width", pa.int32()),  # rendered pixels
         ("height", pa.int32()),
         ("image", pa.binary()),  # encoded image (png/jpeg/webp); null when the engine needs none
-        ("blank", pa.bool_()),  # no ink and no text (known only when an image was rendered)
-        ("text_layer", pa.string()),  # the PDF's own text for this page
+        ("blank", pa.bool_()),  # no letter in its text and no real mark on the page (raypipe.pdf.ink)
+        ("text_layer", pa.string()),  # the PDF's own text for this page (in reading order, see render.text_layer)
     ]
     + [(name, type_) for name, type_ in _ENGINE_PAGE_FIELDS]
 )

@@ -34,6 +34,12 @@ class RenderConfig(Section):
         default=None, ge=1, description="Last page (1-based, inclusive) to process; default: the document's last."
     )
     draw_forms: bool = Field(default=True, description="Draw form fields and annotations into page images.")
+    text_layer: Literal["layout", "raw"] = Field(
+        default="layout",
+        description="How a page's own text layer is read: 'layout' in reading order (columns, paragraphs, "
+        "hyphenation joined, tables as Markdown, running headers and footers kept apart in their own page "
+        "fields), or 'raw' as PDFium gives it.",
+    )
     render_timeout: float = Field(
         default=600.0,
         gt=0,

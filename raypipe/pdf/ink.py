@@ -29,6 +29,7 @@ MAX_CELLS = 600  # mark cells past which a page is inked without looking closer
 HOLE_CELLS = 8  # a punched hole fits in a square of this many cells
 HOLE_FILL = 0.35  # ...its cells are at least this full of ink
 HOLE_MARGIN = 0.15  # ...and it lies within this share of the page from an edge
+SIDE = 1288  # pixels of the longest side the page is looked at (the thresholds above are for it)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,11 +110,24 @@ def _is_hole(comp, fill, rows: int, cols: int) -> bool:
     return near
 
 
+def _at_side(image):
+    """The page at SIDE pixels on its longest side: the sizes of specks, letters and punched holes the
+    thresholds count in are then the same whatever size the page was rendered at."""
+    from PIL import Image
+
+    longest = max(image.size)
+    if 0.9 * SIDE <= longest <= 1.1 * SIDE:
+        return image
+    scale = SIDE / longest
+    size = (max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale)))
+    return image.convert("L").resize(size, Image.NEAREST if scale > 1 else Image.BOX)
+
+
 def inspect(image) -> InkReport:
-    """The blank guard's verdict on a rendered page (a PIL image of any mode)."""
+    """The blank guard's verdict on a rendered page (a PIL image of any mode, of any size)."""
     import numpy as np
 
-    gray = _shrunk(image)
+    gray = _shrunk(_at_side(image))
     if min(gray.shape) < 2 * BLOCK:  # a thumbnail: one paper level, no cells
         total = int((gray <= int(np.median(gray)) - CONTRAST).sum())
         return InkReport(total < MIN_INK, total, 0, 0, 0, 0)

@@ -10,7 +10,7 @@ import router_pages as rp  # noqa: E402
 
 from raypipe.config import RenderConfig  # noqa: E402
 from raypipe.pdf.evidence import PageEvidence, arrow_type, gather, text_counts  # noqa: E402
-from raypipe.render import page_size, page_text  # noqa: E402
+from raypipe.pdf.pages import page_size, page_text  # noqa: E402
 
 
 def evidence(pdf: bytes) -> PageEvidence:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from raypipe.config import RenderConfig  # noqa: E402
 from raypipe.pdf.ink import inspect, near_blank  # noqa: E402
-from raypipe.render import page_size  # noqa: E402
+from raypipe.pdf.pages import page_size  # noqa: E402
 
 
 def rendered(pdf: bytes) -> Image.Image:

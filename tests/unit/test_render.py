@@ -11,11 +11,11 @@ from samples import SamplePage, pdf_bytes, text_pages
 
 from raypipe.config import RenderConfig
 from raypipe.errors import DocumentError, ErrorCode
-from raypipe.render import render_document
+from raypipe.pdf.pages import render_document
 
 
 def render(data: bytes, images: bool = True, **cfg) -> dict:
-    return render_document(data, RenderConfig(**cfg), images)
+    return render_document(data, RenderConfig(**{"text_layer": "raw", **cfg}), images)  # PDFium's own text: these tests are about what survives, not about reading order
 
 
 def decode(page: dict) -> Image.Image:

@@ -20,16 +20,17 @@ from samples import SamplePage, pdf_bytes, text_pages
 from raypipe.config import InputConfig, RenderConfig
 from raypipe.errors import DocumentError, ErrorCode
 from raypipe.listing import list_documents
+from raypipe.pdf.pages import page_text
 from raypipe.pdf.repair import repair
 from raypipe.postprocess import postprocess_batch
-from raypipe.render import Render, page_text
+from raypipe.render import Render
 from raypipe.schema import DOCUMENT, OUTPUT, WORK
 
 
 def run_one(tmp_path: Path, name: str, data: bytes, images: bool = True, passwords=(), **render) -> dict:
     path = tmp_path / name
     path.write_bytes(data)
-    stage = Render(RenderConfig(**render), InputConfig(passwords=list(passwords)), images)
+    stage = Render(RenderConfig(**{"text_layer": "raw", **render}), InputConfig(passwords=list(passwords)), images)  # PDFium's own text: these tests are about what survives, not about reading order
     return stage.one(name, str(path))
 
 
@@ -158,7 +159,7 @@ def test_html_named_pdf(tmp_path):
 
 
 def test_missing_file_is_a_read_error(tmp_path):
-    row = Render(RenderConfig(), InputConfig(), True).one("gone.pdf", str(tmp_path / "gone.pdf"))
+    row = Render(RenderConfig(text_layer="raw"), InputConfig(), True).one("gone.pdf", str(tmp_path / "gone.pdf"))
     assert outcome(row) == "read_error"
 
 
@@ -259,7 +260,7 @@ def test_odd_file_names_are_listed_and_read(tmp_path):
         (root / "sub folder" / name).write_bytes(pdf_bytes(text_pages([f"Document {i}"])))
     docs = list_documents(InputConfig(inputs=[str(root)]))
     assert sorted(d.doc_id for d in docs) == sorted(f"sub folder/{n}" for n in ODD_NAMES)
-    stage = Render(RenderConfig(), InputConfig(), images=False)
+    stage = Render(RenderConfig(text_layer="raw"), InputConfig(), images=False)
     for doc in docs:
         row = stage.one(doc.doc_id, doc.source)
         i = ODD_NAMES.index(doc.doc_id.split("/", 1)[1])
@@ -272,7 +273,7 @@ def test_odd_file_name_given_directly(tmp_path, name):
     (tmp_path / name).write_bytes(pdf_bytes(text_pages(["Direct"])))
     [doc] = list_documents(InputConfig(inputs=[str(tmp_path / name)]))
     assert doc.doc_id == name
-    row = Render(RenderConfig(), InputConfig(), images=False).one(doc.doc_id, doc.source)
+    row = Render(RenderConfig(text_layer="raw"), InputConfig(), images=False).one(doc.doc_id, doc.source)
     assert outcome(row) == "ok" and texts(row) == ["Direct"]
 
 
@@ -294,7 +295,7 @@ def test_hostile_batch_keeps_one_row_per_document_with_recovered_column(tmp_path
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     batch = pa.Table.from_pylist([{"doc_id": n, "source": str(tmp_path / n)} for n in files], schema=DOCUMENT)
-    work = Render(RenderConfig(), InputConfig(), images=False)(batch)
+    work = Render(RenderConfig(text_layer="raw"), InputConfig(), images=False)(batch)
     assert work.schema == WORK and work.num_rows == len(files)
     out = postprocess_batch(work, max_page_error_rate=0.0)
     assert out.schema == OUTPUT

@@ -16,7 +16,7 @@ from raypipe.config import RenderConfig  # noqa: E402
 from raypipe.engines import router  # noqa: E402
 from raypipe.engines.router import decide, implausibility  # noqa: E402
 from raypipe.pdf.evidence import PageEvidence, gather  # noqa: E402
-from raypipe.render import page_size, page_text  # noqa: E402
+from raypipe.pdf.pages import page_size, page_text  # noqa: E402
 
 
 def route(pdf: bytes, min_chars: int = 64, **kwargs) -> tuple[bool, str]:

@@ -23,9 +23,9 @@ from samples import pdf_bytes, pdflatex_layout, text_pages
 
 from raypipe.config import RenderConfig
 from raypipe.errors import DocumentError, ErrorCode
+from raypipe.pdf.pages import render_document
 from raypipe.pdf.salvage import MAX_DECODED_BYTES, find_pages, salvage
 from raypipe.pdf.scan import MAX_OBJECTS, MAX_STREAM_BYTES, scan
-from raypipe.render import render_document
 
 GEOTOPO = "009-pdflatex-geotopo/GeoTopo-komprimiert.pdf"  # a 117-page pdfTeX document
 PDFTEX_FILES = ["004-pdflatex-4-pages/pdflatex-4-pages.pdf", "006-pdflatex-outline/pdflatex-outline.pdf",
@@ -51,7 +51,7 @@ def overlap(intact: str, recovered: str) -> float:
 
 
 def read(data: bytes, images: bool = False, **render) -> dict:
-    return render_document(data, RenderConfig(**render), images)
+    return render_document(data, RenderConfig(**{"text_layer": "raw", **render}), images)  # PDFium's own text: these tests are about what survives, not about reading order
 
 
 def qpdf_pages(data: bytes) -> int:

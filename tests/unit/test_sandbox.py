@@ -40,7 +40,7 @@ def render_batch(tmp_path: Path, files: dict[str, bytes], images: bool = True, *
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     batch = pa.Table.from_pylist([{"doc_id": n, "source": str(tmp_path / n)} for n in files], schema=DOCUMENT)
-    work = Render(RenderConfig(**render), InputConfig(), images)(batch)
+    work = Render(RenderConfig(**{"text_layer": "raw", **render}), InputConfig(), images)(batch)
     assert work.schema == WORK and work.num_rows == len(files)
     rows = work.to_pylist()
     assert [r["doc_id"] for r in rows] == list(files)
