@@ -48,7 +48,7 @@ def build_dataset(config: Union[PipelineConfig, Plan], released=()):
     return postprocess_stage(ds, config.engine.max_page_error_rate, config.ray.stage("postprocess", 0.25))
 
 
-READ_BLOCK_BYTES = 1 << 20
+READ_BLOCK_BYTES = 256 << 10
 
 
 @contextlib.contextmanager
