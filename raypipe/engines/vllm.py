@@ -23,9 +23,9 @@ import logging
 import os
 import uuid
 from functools import partial
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
-from raypipe.engines.answers import Generation, MalformedAnswer, RequestRejected, check_count, check_text
+from raypipe.engines.answers import CallTimeout, Generation, MalformedAnswer, RequestRejected, check_count, check_text
 from raypipe.engines.base import PageEngine
 from raypipe.engines.budget import FairBudget
 from raypipe.engines.image import PageImage
@@ -93,24 +93,24 @@ def _delta(out) -> tuple[str, int, int, bool, object]:
     return text, len(token_ids), prompt_tokens, finished, reason
 
 
-async def collect(stream: AsyncIterator, check_every: int) -> Generation:
+async def collect(stream: AsyncIterator, check_every: int, is_loop: Callable[[str], bool] = repetition_loop) -> Generation:
     """The generation a stream of DELTA outputs adds up to. Every ``check_every`` tokens the text so
-    far is checked for a repetition loop; on one the stream is closed there (vLLM aborts the
-    request) and the generation ends with finish reason ``FINISH_LOOP``."""
+    far is checked for a repetition loop (``is_loop``); on one the stream is closed there (vLLM aborts
+    the request) and the generation ends with finish reason ``FINISH_LOOP``."""
     pieces: list[str] = []
     tokens = prompt_tokens = checked = 0
     finish, finished = None, False
     async with contextlib.aclosing(stream):
         async for out in stream:
+            if finished:
+                raise MalformedAnswer("vLLM sent output after the final one")
             text, new_tokens, prompt, finished, finish = _delta(out)
             pieces.append(text)
             tokens += new_tokens
             prompt_tokens = max(prompt_tokens, prompt)
-            if finished:
-                break
-            if tokens - checked >= check_every:
+            if not finished and tokens - checked >= check_every:
                 checked = tokens
-                if repetition_loop("".join(pieces)):
+                if is_loop("".join(pieces)):
                     finish, finished = FINISH_LOOP, True
                     break
     if not finished:
@@ -139,6 +139,7 @@ class VLLMInfer(PageEngine):
         self.budget = FairBudget(pages_in_flight)
 
     loop_check_tokens = 256  # tokens between two looks at a generation's text for a repetition loop
+    is_loop = staticmethod(repetition_loop)  # what a loop looks like
 
     def sampling_params(self, temperature: float):
         """The sampling parameters of one call: new text streamed every ``loop_check_tokens`` tokens,
@@ -164,17 +165,24 @@ class VLLMInfer(PageEngine):
                 raise RequestRejected(f"the page image cannot be decoded: {type(e).__name__}: {e}") from e
             request = {"prompt": self.prompt, "multi_modal_data": {"image": pixels}}
             del pixels
-            async with self.call_bound():  # past it, the stream is cancelled and vLLM aborts the request
-                stream = self.engine.generate(request, params, request_id=uuid.uuid4().hex)
-                try:
-                    return await collect(stream, self.loop_check_tokens)
-                except MalformedAnswer:
-                    raise
-                except Exception as e:
-                    if self.engine.errored:
-                        self._exit_for_restart(e)
-                    # vLLM refused or failed this one request (e.g. a prompt longer than the context)
-                    raise RequestRejected(f"{type(e).__name__}: {e}") from e
+            request_id = uuid.uuid4().hex
+            done = False
+            try:
+                async with self.call_bound():  # past it, the stream is cancelled and vLLM aborts the request
+                    generation = await collect(self.engine.generate(request, params, request_id=request_id), self.loop_check_tokens, self.is_loop)
+                    done = True
+                    return generation
+            except (MalformedAnswer, CallTimeout):
+                raise
+            except Exception as e:
+                if self.engine.errored:
+                    self._exit_for_restart(e)
+                # vLLM refused or failed this one request (e.g. a prompt longer than the context)
+                raise RequestRejected(f"{type(e).__name__}: {e}") from e
+            finally:
+                if not done:  # cut short (a timeout, its document's time is up): make sure the engine drops it
+                    with contextlib.suppress(Exception):
+                        await self.engine.abort(request_id)
 
     @staticmethod
     def _exit_for_restart(error: Exception) -> None:
