@@ -209,19 +209,21 @@ def test_a_loop_is_stopped_as_soon_as_the_text_shows_it():
 @pytest.mark.parametrize(
     "bad, match",
     [
-        (output(None, [1], True, "stop"), "the text is NoneType"),
-        (output("a \ud800", [1], True, "stop"), "lone surrogate"),
-        (output("a", [1, True], True, "stop"), "token ids"),
-        (output("a", None, True, "stop"), "token ids"),
-        (output("a", [1], "yes", "stop"), "finished='yes'"),
-        (output("a", [1], True, 7), "finish_reason is int"),
+        ((None, [1], True, "stop"), "the text is NoneType"),
+        (("a \ud800", [1], True, "stop"), "lone surrogate"),
+        (("a", [1, True], True, "stop"), "token ids"),
+        (("a", None, True, "stop"), "token ids"),
+        (("a", [1], "yes", "stop"), "finished='yes'"),
+        (("a", [1], True, 7), "finish_reason is int"),
     ],
 )
 def test_malformed_outputs_fail_the_attempt(bad, match):
     from raypipe.engines.answers import MalformedAnswer
 
     with pytest.raises(MalformedAnswer, match=match):
-        collected([output("fine", [1]), bad])
+        collected([output("fine", [1]), output(*bad)])
+    with pytest.raises(MalformedAnswer, match="after the final one"):
+        collected([output("fine", [1], True, "stop"), output("more", [2], True, "stop")])
     empty = output("a", [1], True, "stop")
     empty.outputs = []
     with pytest.raises(MalformedAnswer, match="not one completion"):
