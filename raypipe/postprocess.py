@@ -75,7 +75,7 @@ def status(row: dict, pages: list[dict], max_page_error_rate: float) -> None:
     elif needs_ocr:
         code = ErrorCode.NEEDS_OCR
         row["status"] = STATUS_NEEDS_OCR
-        row["error"] = f"{_pages(needs_ocr)} of {total} have ink but no text: OCR is still needed"
+        row["error"] = f"OCR is still needed: {needs_ocr} of {total} pages have ink but no text"
         if failed:
             row["error"] += f"; {_pages(len(failed))} failed, first: {failed[0].get('error')}"
         unavailable = False

@@ -122,7 +122,7 @@ def test_text_layer_engine(tmp_path):
     assert out["engine"] == "text-layer" and out["model"] is None and out["prompt_tokens"] is None
     done = finish(out, 0.1)
     assert (done["status"], done["error_code"]) == ("needs_ocr", "needs_ocr")
-    assert done["error"] == "1 page of 3 have ink but no text: OCR is still needed"
+    assert done["error"] == "OCR is still needed: 1 of 3 pages have ink but no text"
     broken = {"page_number": 1, "text_layer": None, "error": "text layer: broken"}
     TextLayerEngine(EngineSpec("text-layer", EngineConfig())).route(broken)
     assert broken["text_source"] == "failed" and broken["text"] is None

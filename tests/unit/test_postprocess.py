@@ -46,7 +46,7 @@ def test_output_pages_drop_the_work_fields():
 def test_needs_ocr_is_not_ok():
     scan = finish({"pages": [page(1, "a", "text_layer"), page(2, "", "needs_ocr"), page(3, "", "needs_ocr"), page(4, "", "blank")]}, 0.1)
     assert (scan["status"], scan["error_code"]) == ("needs_ocr", "needs_ocr")
-    assert scan["error"] == "2 pages of 4 have ink but no text: OCR is still needed"
+    assert scan["error"] == "OCR is still needed: 2 of 4 pages have ink but no text"
     mixed = finish({"pages": [page(i, "a", "text_layer") for i in range(20)] + [page(21, "", "needs_ocr"), page(22, None, "failed", error="e")]}, 0.1)
     assert (mixed["status"], mixed["error_code"]) == ("needs_ocr", "needs_ocr") and "1 page failed, first: e" in mixed["error"]
     failed = finish({"pages": [page(1, "", "needs_ocr"), page(2, None, "failed", error="e")]}, 0.1)
