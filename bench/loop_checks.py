@@ -127,6 +127,8 @@ def main() -> None:
     print(f"(a) final output only:           {args.pages / a_s:7.2f} pages/s  {a_t / a_s:9.1f} tokens/s  ({a_s:.1f} s)")
     print(f"(b) checked every {args.check_every:4d} tokens:   {args.pages / b_s:7.2f} pages/s  {b_t / b_s:9.1f} tokens/s  ({b_s:.1f} s)")
     print(f"loop checks made in (b) passes: {checks}")
+    for name, final_only in (("a", True), ("b", False)):
+        print(f"({name}) every pass, seconds: " + " ".join(f"{sec:.2f}" for sec, _ in results[final_only]))
     print(f"ratio b / a: {a_s / b_s:.3f}")
 
 
