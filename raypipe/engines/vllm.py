@@ -25,7 +25,14 @@ import uuid
 from functools import partial
 from typing import AsyncIterator, Callable
 
-from raypipe.engines.answers import CallTimeout, Generation, MalformedAnswer, RequestRejected, check_count, check_text
+from raypipe.engines.answers import (
+    CallTimeout,
+    Generation,
+    MalformedAnswer,
+    RequestRejected,
+    check_count,
+    check_text,
+)
 from raypipe.engines.base import PageEngine
 from raypipe.engines.budget import FairBudget
 from raypipe.engines.image import PageImage

@@ -269,12 +269,10 @@ def test_the_engine_in_this_process(tiny_model, monkeypatch):
     is stopped early and freed. The tiny model asked to go on past its end of text repeats its answer
     with small variations, a loop that the production check (ten exact repeats) is slow to call, so
     this engine calls one at four."""
-    from raypipe.engines.pages import repetition_loop
-
     import tiny_vl
 
     from raypipe.engines.answers import CallTimeout
-    from raypipe.engines.pages import FINISH_LOOP
+    from raypipe.engines.pages import FINISH_LOOP, repetition_loop
     from raypipe.engines.vllm import VLLMInfer
 
     for key, value in ENV.items():

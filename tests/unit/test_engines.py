@@ -15,8 +15,8 @@ from samples import SamplePage, pdf_bytes, text_pages
 from raypipe import engines
 from raypipe.config import EngineConfig, InputConfig, RenderConfig
 from raypipe.engines import presets
-from raypipe.engines.base import PageEngine
 from raypipe.engines.answers import EngineUnavailable
+from raypipe.engines.base import PageEngine
 from raypipe.engines.pages import Generation, RequestRejected
 from raypipe.engines.resolve import EngineSpec
 from raypipe.engines.text_layer import TextLayerEngine

@@ -17,7 +17,14 @@ from samples import pdf_bytes
 from raypipe.config import EngineConfig, InputConfig, OpenAIOptions, RenderConfig
 from raypipe.engines import openai
 from raypipe.engines.answers import MalformedAnswer
-from raypipe.engines.openai import OpenAIInfer, backoff_delay, check_endpoint, decode_body, parse_completion, retry_after
+from raypipe.engines.openai import (
+    OpenAIInfer,
+    backoff_delay,
+    check_endpoint,
+    decode_body,
+    parse_completion,
+    retry_after,
+)
 from raypipe.engines.resolve import EngineSpec, resolve_engine
 from raypipe.errors import EngineUnavailableError
 from raypipe.postprocess import finish
