@@ -54,10 +54,10 @@ def make_engine(model: str, args):
         final_only = False
         checks = 0
 
-        def sampling_params(self, temperature):
+        def sampling_params(self, temperature, guide=None):
             from vllm.sampling_params import RequestOutputKind
 
-            params = super().sampling_params(temperature)
+            params = super().sampling_params(temperature, guide)
             params.ignore_eos = True
             if self.final_only:
                 params.output_kind, params.stream_interval = RequestOutputKind.FINAL_ONLY, None

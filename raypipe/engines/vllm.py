@@ -23,7 +23,7 @@ import logging
 import os
 import uuid
 from functools import partial
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Callable, Optional
 
 from raypipe.engines.answers import (
     CallTimeout,
@@ -144,17 +144,18 @@ class VLLMInfer(PageEngine):
         self.prompt = _chat_prompt(self.preset.model, self.preset.prompt, self.preset.image_first, trust)
         self.engine = AsyncLLMEngine.from_engine_args(AsyncEngineArgs(**engine_args(spec)))
         self.budget = FairBudget(pages_in_flight)
+        # the parser's fixed header as structured output, until a request refused with it passes without it
+        self.guide = self.preset.guide if self.cfg.guided_decoding else None
 
     loop_check_tokens = 256  # tokens between two looks at a generation's text for a repetition loop
     is_loop = staticmethod(repetition_loop)  # what a loop looks like
 
-    def sampling_params(self, temperature: float):
+    def sampling_params(self, temperature: float, guide: Optional[str] = None):
         """The sampling parameters of one call: new text streamed every ``loop_check_tokens`` tokens,
-        and the preset's fixed header enforced by structured outputs when it has one."""
+        and ``guide`` (a regular expression) enforced by structured outputs."""
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
-        guide = self.preset.guide if self.cfg.guided_decoding else None
         return SamplingParams(
             temperature=temperature,
             max_tokens=self.max_tokens,
@@ -164,7 +165,18 @@ class VLLMInfer(PageEngine):
         )
 
     async def generate(self, doc_id: str, image: PageImage, temperature: float) -> Generation:
-        params = self.sampling_params(temperature)
+        guide = self.guide
+        try:
+            return await self._generate(doc_id, image, self.sampling_params(temperature, guide))
+        except RequestRejected as e:
+            if not guide:
+                raise
+            generation = await self._generate(doc_id, image, self.sampling_params(temperature))
+            logging.getLogger("raypipe").warning("vLLM refused structured outputs (%s); sending none", e)
+            self.guide = None
+            return generation
+
+    async def _generate(self, doc_id: str, image: PageImage, params) -> Generation:
         async with self.budget.slot(doc_id):
             try:
                 pixels = await asyncio.to_thread(image.decode)

@@ -283,8 +283,8 @@ def test_the_engine_in_this_process(tiny_model, monkeypatch):
         endless = False
         is_loop = staticmethod(lambda text: repetition_loop(text, min_repeats=4))
 
-        def sampling_params(self, temperature):
-            params = super().sampling_params(temperature)
+        def sampling_params(self, temperature, guide=None):
+            params = super().sampling_params(temperature, guide)
             if self.endless:
                 params.ignore_eos, params.max_tokens = True, 2000
             return params
@@ -293,9 +293,14 @@ def test_the_engine_in_this_process(tiny_model, monkeypatch):
     image = page_image()
 
     async def checks():
+        assert engine.guide == engine.preset.guide
+        assert engine.sampling_params(0.0, engine.guide).structured_outputs.regex == engine.guide
         guided = await engine.generate("doc", image, 0.0)
-        assert guided.text == tiny_vl.RESPONSE and guided.finish_reason == "stop"
-        assert engine.sampling_params(0.0).structured_outputs.regex == engine.preset.guide
+        assert guided.text == tiny_vl.RESPONSE and guided.finish_reason == "stop" and engine.guide
+
+        engine.guide = "(a)\\1"  # a backreference: no structured-output backend takes it
+        refused = await engine.generate("doc", image, 0.0)
+        assert refused.text == tiny_vl.RESPONSE and engine.guide is None  # asked again without, and no more
 
         engine.endless = True
         looped = await engine.generate("doc", image, 0.0)
