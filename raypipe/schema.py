@@ -6,6 +6,7 @@ types, whatever its contents (an all-failed block has the same columns as a heal
 
 from __future__ import annotations
 
+import logging
 import reprlib
 
 import pyarrow as pa
@@ -148,13 +149,15 @@ def table(rows: list[dict], schema: pa.Schema) -> pa.Table:
     Unicode) becomes its document's failed row with error_code internal; the other rows pass."""
     try:
         return _table(rows, schema)
-    except Exception:
+    except Exception:  # some row spoils the batch: find it, row by row
         pass
     good = []
     for row in rows:
         try:
             good.append(_table([row], schema))
         except Exception as e:
+            doc_id = row.get("doc_id") if isinstance(row, dict) else None
+            logging.getLogger("raypipe").warning("the row of %r cannot be stored", doc_id, exc_info=e)
             good.append(_table([_unstorable(row, e, schema)], schema))
     return pa.concat_tables(good) if good else _table([], schema)
 

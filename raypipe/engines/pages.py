@@ -3,7 +3,10 @@ answer is acceptable, the retry ladder, and what a page that still fails keeps.
 
 An engine supplies one coroutine, ``generate(image, temperature) -> Generation`` for a
 :class:`~raypipe.engines.image.PageImage`; everything here is shared by every engine and is tested
-without one.
+without one. An answer is accepted only when it finished by itself, parses, does not loop and has
+text (or says the page is a diagram); a malformed, late, empty or refused answer is asked again up
+the temperature ladder, and a page that never gets an accepted one keeps its text layer, flagged, with
+the last reason as its ``error`` (its first word the kind: ``parse``, ``length``, ``timeout``, ...).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from raypipe.engines.presets import Preset
 from raypipe.engines.prompts import PageResponse, ParseError
 from raypipe.schema import TEXT_SOURCE_FAILED, TEXT_SOURCE_FALLBACK, TEXT_SOURCE_MODEL
 
-__all__ = ["Generation", "RequestRejected", "judge", "ocr_page", "repetition_loop", "usable_text_layer"]
+__all__ = ["FINISH_LOOP", "Generation", "RequestRejected", "fail_page", "judge", "ocr_page", "repetition_loop", "usable_text_layer"]
 
 # The finish reason an engine gives a generation it stopped because it ran into a loop.
 FINISH_LOOP = "repetition"
