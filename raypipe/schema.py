@@ -6,6 +6,9 @@ types, whatever its contents (an all-failed block has the same columns as a heal
 
 from __future__ import annotations
 
+import logging
+import reprlib
+
 import pyarrow as pa
 
 SCHEMA_VERSION = 1
@@ -18,6 +21,11 @@ TEXT_SOURCE_BLANK = "blank"  # no ink and no text layer: never sent to a model
 TEXT_SOURCE_NEEDS_OCR = "needs_ocr"  # ink but no text, and no model was asked (text-layer engine, ocr_mode never)
 TEXT_SOURCE_FAILED = "failed"  # no text at all
 FAILED_TEXT_SOURCES = (TEXT_SOURCE_FAILED, TEXT_SOURCE_FALLBACK)
+
+# The first word of a page's error says what failed ("parse: ...", "length: ..."); these two mean the
+# engine did not answer (a call past engine.call_timeout; an endpoint down until the retries ran out).
+PAGE_ERROR_TIMEOUT = "timeout"
+PAGE_ERROR_UNAVAILABLE = "unavailable"
 
 STATUS_OK = "ok"
 STATUS_PARTIAL = "partial"
@@ -117,10 +125,78 @@ def _unknown_keys(value, type_: pa.DataType, where: str) -> None:
             _unknown_keys(item, type_.value_type, f"{where}[]")
 
 
+MAX_ERROR_CHARS = 1_000  # a page's or a document's error message
+_REPR = reprlib.Repr()  # a bounded repr, whatever the value
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 200, 200, 60
+
+
+def safe_text(value: object, limit: int = MAX_ERROR_CHARS) -> str:
+    """``value`` as a string any table can store: lone surrogates escaped, at most ``limit`` characters."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = _REPR.repr(value)
+        except Exception:  # e.g. an int too long to print
+            text = f"<{type(value).__name__}>"
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def table(rows: list[dict], schema: pa.Schema) -> pa.Table:
-    """Rows (dicts) to a table of exactly ``schema``; missing keys become nulls, unknown keys raise
-    KeyError."""
+    """Rows (dicts) to a table of exactly ``schema``; missing keys become nulls. A row that cannot be
+    stored (a key the schema does not know, a value of the wrong type, text that is not valid
+    Unicode) becomes its document's failed row with error_code internal; the other rows pass."""
+    try:
+        return _table(rows, schema)
+    except Exception:  # some row spoils the batch: find it, row by row
+        pass
+    good = []
+    for row in rows:
+        try:
+            good.append(_table([row], schema))
+        except Exception as e:
+            doc_id = row.get("doc_id") if isinstance(row, dict) else None
+            logging.getLogger("raypipe").warning("the row of %r cannot be stored", doc_id, exc_info=e)
+            good.append(_table([_unstorable(row, e, schema)], schema))
+    return pa.concat_tables(good) if good else _table([], schema)
+
+
+def _table(rows: list[dict], schema: pa.Schema) -> pa.Table:
     row_type = pa.struct(list(schema))
     for row in rows:
+        if not isinstance(row, dict):
+            raise TypeError(f"a row is {type(row).__name__}, not a dict")
         _unknown_keys(row, row_type, "row")
     return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _unstorable(row: object, error: Exception, schema: pa.Schema) -> dict:
+    """The failed row (error_code internal) that stands in for a row that cannot be stored: the
+    document-level fields that can be, no pages."""
+    from raypipe.errors import ErrorCode
+
+    row = row if isinstance(row, dict) else {}
+    failure = {
+        "status": STATUS_FAILED,
+        "error_code": ErrorCode.INTERNAL.value,
+        "error": safe_text(f"the row could not be stored: {type(error).__name__}: {error}"),
+        "pages": [],
+        "num_pages_processed": 0,
+        "text": "",
+        "page_offsets": [],
+        "schema_version": SCHEMA_VERSION,
+    }
+    failure = {k: v for k, v in failure.items() if k in schema.names}
+    scalars = {k: v for k, v in row.items() if k in schema.names and k not in failure and not isinstance(v, (list, dict))}
+    try:
+        _table([{**scalars, **failure}], schema)
+        return {**scalars, **failure}
+    except Exception:
+        identity = {k: safe_text(row.get(k)) for k in ("doc_id", "source") if k in schema.names and row.get(k) is not None}
+        return {**identity, **failure}

@@ -424,3 +424,126 @@ class FlakyChatServer:
                     })
 
         return Handler
+
+
+# --- a stand-in endpoint that answers badly -----------------------------------------------------
+
+
+def chat_completion(content, finish_reason="stop", usage=None) -> dict:
+    """A chat completion as an OpenAI-compatible server sends it, with any field as given."""
+    return {
+        "id": "chatcmpl-x", "object": "chat.completion", "model": "stand-in",
+        "choices": [{"index": 0, "finish_reason": finish_reason, "message": {"role": "assistant", "content": content}}],
+        "usage": usage if usage is not None else {"prompt_tokens": 70, "completion_tokens": 40, "total_tokens": 110},
+    }
+
+
+_DIAGRAM = tiny_vl.RESPONSE.replace("is_diagram: False", "is_diagram: True").removesuffix(tiny_vl.RESPONSE_TEXT)
+_BOMB = "\n".join(
+    ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    + [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+)
+
+# What the stand-in sends for each kind of answer (a JSON body, or raw bytes), and the start of the
+# error a page that only ever gets this answer ends with (None: the page is read).
+ANSWERS: dict[str, tuple[object, Optional[str]]] = {
+    "ok": (chat_completion(tiny_vl.RESPONSE), None),
+    "diagram": (chat_completion(_DIAGRAM), None),  # a front matter saying is_diagram, no text: an empty page
+    "content-list": (chat_completion([{"type": "text", "text": tiny_vl.RESPONSE}]), "malformed: message.content is list"),
+    "content-number": (chat_completion(42), "malformed: message.content is int"),
+    "finish-number": (chat_completion(tiny_vl.RESPONSE, finish_reason=7), "malformed: finish_reason is int"),
+    "usage-string": (chat_completion(tiny_vl.RESPONSE, usage={"prompt_tokens": "12", "completion_tokens": 3}),
+                     "malformed: usage.prompt_tokens is str"),
+    "usage-bool": (chat_completion(tiny_vl.RESPONSE, usage={"prompt_tokens": 1, "completion_tokens": True}),
+                   "malformed: usage.completion_tokens is bool"),
+    "usage-list": (chat_completion(tiny_vl.RESPONSE, usage=[70, 40]), "malformed: usage is list"),
+    "surrogate": (chat_completion(tiny_vl.RESPONSE + " \ud800"), "malformed: message.content is not valid Unicode"),
+    "rotation-false": (chat_completion(tiny_vl.RESPONSE.replace("rotation_correction: 0", "rotation_correction: false")),
+                       "parse: rotation_correction must be 0, 90, 180 or 270"),
+    "yaml-deep": (chat_completion("---\nprimary_language: " + "[" * 3000 + "]" * 3000 + "\n---\ntext"), "parse: front matter is"),
+    "alias-bomb": (chat_completion(f"---\n{_BOMB}\nprimary_language: *a8\n"
+                                   + tiny_vl.RESPONSE.split("\n", 2)[2]), "parse: front matter uses YAML anchors or aliases"),
+    "empty": (chat_completion(""), "empty: the model answered no text"),
+    "refusal": (chat_completion(None, finish_reason="content_filter"), "refused: the answer was withheld"),
+    "no-choices": ({"choices": []}, "malformed: not a chat completion"),
+    "not-json": (b"<html><body>Bad gateway</body></html>", "malformed: HTTP 200 with a body that is not JSON"),
+    "deep-json": (b"[" * 20_000 + b"]" * 20_000, "malformed: HTTP 200 with a body that is not JSON"),
+    "huge": (chat_completion(tiny_vl.RESPONSE + " " + "word " * 20_000), "malformed: the answer's body is larger than"),
+    # headers, then one byte every DRIP_SECONDS: httpx's per-read timeout never fires
+    "slow-drip": (None, "unavailable: no complete answer within"),
+}
+DRIP_SECONDS = 0.2
+
+
+def kind_pages(kinds: list[str], all_kinds: list[str]) -> list:
+    """One page per kind, its width telling the stand-in which kind it is (see :func:`kind_of`)."""
+    from samples import SamplePage
+
+    return [SamplePage(lines=(f"Page of kind {kind}",), width=300.0 + 20 * all_kinds.index(kind), height=792.0)
+            for kind in kinds]
+
+
+def kind_of(width: int, height: int, all_kinds: list[str]) -> str:
+    """The kind of a page of :func:`kind_pages` from its rendered size."""
+    return all_kinds[round((width * 792 / height - 300) / 20)]
+
+
+class MalformedChatServer(FlakyChatServer):
+    """A stand-in OpenAI-compatible endpoint whose answers are malformed in every way a real server or
+    a hosted API can get them wrong: ``plan(n, width, height)`` picks the kind of :data:`ANSWERS` that
+    request ``n`` gets, or ``"reject-guide"`` (an HTTP 400 naming the ``structured_outputs`` field when
+    the request carries it, as an API that does not take it answers; else an ordinary answer). Each
+    log entry also says whether the request asked for structured outputs (``guide``) and, for a
+    slow drip, when the client hung up (``hung_up_after``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.httpd.socket.listen(128)  # every page of a document may connect at once
+
+    def _handler(self):
+        server = self
+        base = super()._handler()
+
+        class Handler(base):
+            def _raw(self, status: int, data: bytes, length: Optional[int] = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data) if length is None else length))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                from PIL import Image
+
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                content = body["messages"][0]["content"]
+                url = next(part["image_url"]["url"] for part in content if part["type"] == "image_url")
+                width, height = Image.open(io.BytesIO(base64.b64decode(url.split(";base64,")[1]))).size
+                guide = (body.get("structured_outputs") or {}).get("regex")
+                entry = {"size": (width, height), "guide": guide, "time": time.monotonic()}
+                with server._lock:
+                    entry["action"] = server.plan(len(server.log), width, height)
+                    server.log.append(entry)
+                action = entry["action"]
+                if action == "reject-guide":
+                    if guide:
+                        message = "Unrecognized request argument supplied: structured_outputs"
+                        return self._json(400, {"error": {"message": message, "type": "invalid_request_error"}})
+                    action = "ok"
+                if action == "slow-drip":
+                    return self._drip(entry)
+                answer = ANSWERS[action][0]
+                self._raw(200, answer if isinstance(answer, bytes) else json.dumps(answer).encode())
+
+            def _drip(self, entry: dict) -> None:
+                self._raw(200, b"", length=10_000)
+                for _ in range(int(60 / DRIP_SECONDS)):
+                    try:
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                    except OSError:
+                        entry["hung_up_after"] = time.monotonic() - entry["time"]
+                        return
+                    time.sleep(DRIP_SECONDS)
+
+        return Handler

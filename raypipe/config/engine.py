@@ -138,6 +138,12 @@ class EngineConfig(Section):
         description="Seconds one document may spend in the engine stage; past it its unfinished pages fail and "
         "the document becomes a failed row with error_code timeout.",
     )
+    guided_decoding: bool = Field(
+        default=True,
+        description="Constrain the model's output to the parser's fixed header (olmOCR's YAML front matter) with "
+        "the engine's structured-output decoding: always with vllm; with openai until the endpoint rejects the "
+        "request field (then that engine actor sends it no more).",
+    )
     vllm: VLLMOptions = Field(
         default_factory=VLLMOptions, description="Options of the vllm engine.", json_schema_extra=cli(prefix="")
     )

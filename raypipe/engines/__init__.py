@@ -9,9 +9,9 @@ add its stage to a Dataset (``stage``). Every engine shares the document-level l
 - ``vllm`` (:mod:`.vllm`): a vision-language model in one async vLLM engine per actor;
 - ``openai`` (:mod:`.openai`): an OpenAI-compatible chat-completions endpoint.
 
-Beside them: :mod:`.presets` and :mod:`.prompts` (models, prompts, output parsers), :mod:`.budget`
-(the fair pages-in-flight budget), :mod:`.image` (the page image) and :mod:`.resolve` (which engine
-a run uses).
+Beside them: :mod:`.presets` and :mod:`.prompts` (models, prompts, output parsers), :mod:`.answers`
+(a model call's answer, checked field by field, and the ways a call fails), :mod:`.budget` (the fair
+pages-in-flight budget), :mod:`.image` (the page image) and :mod:`.resolve` (which engine a run uses).
 """
 
 from __future__ import annotations

@@ -1,29 +1,36 @@
 """What every engine shares at the document level: stamping the engine's columns, deciding which
-pages skip the model, timing, and dropping page images once a document is done.
+pages skip the model, timing, the time bounds, and dropping page images once a document is done.
 
 :class:`DocumentEngine` is the base of every engine. :class:`PageEngine` adds what the model engines
 share: a document's pages run through the per-page OCR logic (``raypipe.engines.pages``) at once,
 many documents in flight on one event loop, each yielded as soon as its last page is done. A model
-engine supplies one coroutine, ``generate(doc_id, image, temperature) -> Generation``.
+engine supplies one coroutine, ``generate(doc_id, image, temperature) -> Generation``, and bounds
+each call with :meth:`PageEngine.call_bound`; a document is bounded by ``engine.doc_timeout``.
+
+No document can fail the stage: an unexpected exception while one is processed becomes that
+document's failed row with error_code ``internal`` (:func:`internal_failure`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from typing import TYPE_CHECKING, AsyncIterator, ClassVar
+from typing import TYPE_CHECKING, AsyncIterator, ClassVar, Optional
 
 import pyarrow as pa
 
+from raypipe.engines.answers import CallTimeout, safe_text
 from raypipe.engines.image import PageImage
-from raypipe.engines.pages import Generation, ocr_page, usable_text_layer
-from raypipe.errors import DocumentError
+from raypipe.engines.pages import Generation, fail_page, ocr_page, usable_text_layer
+from raypipe.errors import DocumentError, ErrorCode
 from raypipe.faults import ActorGuard
 from raypipe.schema import (
     STATUS_FAILED,
     TEXT_SOURCE_BLANK,
     TEXT_SOURCE_FAILED,
+    TEXT_SOURCE_NEEDS_OCR,
     TEXT_SOURCE_TEXT_LAYER,
     WORK,
     table,
@@ -32,6 +39,34 @@ from raypipe.schema import (
 if TYPE_CHECKING:
     from raypipe.config import RayConfig
     from raypipe.engines.resolve import EngineSpec
+
+
+log = logging.getLogger("raypipe")
+
+
+def has_text(text: Optional[str]) -> bool:
+    """Whether a page's text says anything: a letter or a digit (whitespace and stray marks do not)."""
+    return bool(text) and any(ch.isalnum() for ch in text)
+
+
+def text_layer_page(page: dict) -> None:
+    """A page whose text is its own text layer: ``text_layer`` when that has text, ``blank`` when the
+    page has no ink either, else ``needs_ocr`` (ink, or ink not known, but no text: not ok text)."""
+    layer = page.get("text_layer")
+    if has_text(layer):
+        page.update(text=layer, text_source=TEXT_SOURCE_TEXT_LAYER)
+    elif page.get("blank") is True:
+        page.update(text=layer or "", text_source=TEXT_SOURCE_BLANK)
+    else:
+        page.update(text=layer or "", text_source=TEXT_SOURCE_NEEDS_OCR)
+
+
+def internal_failure(row: dict, error: BaseException) -> dict:
+    """The failed row (error_code internal) of a document whose processing raised ``error``."""
+    log.warning("document %r failed unexpectedly", row.get("doc_id"), exc_info=error)
+    message = safe_text(f"{type(error).__name__}: {error}")
+    row.update(status=STATUS_FAILED, error_code=ErrorCode.INTERNAL.value, error=message, pages=[], num_pages_processed=0)
+    return row
 
 
 class DocumentEngine:
@@ -56,7 +91,7 @@ class DocumentEngine:
             return False
         mode = self.cfg.ocr_mode
         if mode == "never" or (mode == "auto" and usable_text_layer(page.get("text_layer"), self.cfg.min_text_layer_chars)):
-            page.update(text=page.get("text_layer") or "", text_source=TEXT_SOURCE_TEXT_LAYER)
+            text_layer_page(page)
             return False
         return True
 
@@ -97,14 +132,29 @@ class PageEngine(DocumentEngine):
         """One model call for one page image; raise ``RequestRejected`` to fail the page."""
         raise NotImplementedError
 
+    @contextlib.asynccontextmanager
+    async def call_bound(self):
+        """Bounds one model call by ``engine.call_timeout``: past it the call is cancelled (the engine
+        drops the request) and CallTimeout is raised."""
+        seconds = self.cfg.call_timeout
+        try:
+            async with asyncio.timeout(seconds) as bound:
+                yield
+        except TimeoutError:
+            if not bound.expired():
+                raise
+            raise CallTimeout(f"no answer within {seconds:g} s (engine.call_timeout)") from None
+
     async def document(self, row: dict) -> dict:
         try:
             async with self.guard.attempt(row["doc_id"]) if self.guard else contextlib.nullcontext():
                 return await self._document(row)
         except DocumentError as e:  # it crashed its actor max_doc_attempts times
             row.update(status=STATUS_FAILED, error_code=e.code.value, error=e.message, pages=[], num_pages_processed=0)
-            row.update(engine=self.name, model=self.preset.model, preset=self.preset.name)
-            return row
+        except Exception as e:
+            internal_failure(row, e)
+        row.update(engine=self.name, model=self.preset.model, preset=self.preset.name)
+        return row
 
     async def _document(self, row: dict) -> dict:
         started = time.perf_counter()
@@ -114,13 +164,38 @@ class PageEngine(DocumentEngine):
         async def generate(image: PageImage, temperature: float) -> Generation:
             return await self.generate(doc_id, image, temperature)
 
-        await asyncio.gather(
-            *(ocr_page(p, self.preset, generate, self.cfg.max_attempts, self.temperatures) for p in to_model)
-        )
+        tasks = [
+            asyncio.ensure_future(ocr_page(p, self.preset, generate, self.cfg.max_attempts, self.temperatures))
+            for p in to_model
+        ]
+        try:
+            async with asyncio.timeout(self.cfg.doc_timeout) as bound:
+                await asyncio.gather(*tasks)
+        except TimeoutError:
+            if not bound.expired():
+                raise
+            self._timed_out(row, to_model)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         pages = row.get("pages") or []
         row["prompt_tokens"] = sum(p.get("prompt_tokens") or 0 for p in pages)
         row["completion_tokens"] = sum(p.get("completion_tokens") or 0 for p in pages)
         return self.finish(row, started)
+
+    def _timed_out(self, row: dict, to_model: list[dict]) -> None:
+        """The document ran past engine.doc_timeout: its unfinished pages fail, and so does it."""
+        seconds = self.cfg.doc_timeout
+        unfinished = [p for p in to_model if p.get("text_source") is None]
+        for page in unfinished:
+            fail_page(page, f"timeout: unfinished when its document reached engine.doc_timeout ({seconds:g} s)")
+        row.update(
+            status=STATUS_FAILED,
+            error_code=ErrorCode.TIMEOUT.value,
+            error=f"the document took longer than engine.doc_timeout ({seconds:g} s) in the engine stage; "
+            f"{len(unfinished)} of {len(to_model)} pages sent to the model were unfinished",
+        )
 
     async def __call__(self, batch: pa.Table) -> AsyncIterator[pa.Table]:
         pending = [asyncio.ensure_future(self.document(row)) for row in batch.to_pylist()]

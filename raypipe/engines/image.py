@@ -1,5 +1,9 @@
 """A page image as the engines see it: the encoded bytes the render stage made, decoded only when an
-engine needs pixels, and turned by a rotation when the model asked for one."""
+engine needs pixels, and turned by a rotation when the model asked for one.
+
+A rotation turns the page counter-clockwise, as olmOCR's pipeline and training data do: a model that
+answers ``rotation_correction: 90`` is shown the page turned 90 degrees counter-clockwise (PIL's
+``Transpose.ROTATE_90``) on its next attempt."""
 
 from __future__ import annotations
 
@@ -11,10 +15,12 @@ import io
 @dataclasses.dataclass(frozen=True)
 class PageImage:
     data: bytes  # the page as rendered and encoded (png / jpeg / webp)
-    rotation: int = 0  # degrees the page is turned clockwise before the model sees it (0, 90, 180, 270)
+    rotation: int = 0  # degrees the page is turned counter-clockwise before the model sees it (0, 90, 180, 270)
 
     def rotated(self, degrees: int) -> "PageImage":
-        """The same page turned ``degrees`` further."""
+        """The same page turned ``degrees`` (a multiple of 90) further."""
+        if degrees % 90:
+            raise ValueError(f"a page turns by multiples of 90 degrees, not {degrees}")
         return PageImage(self.data, (self.rotation + degrees) % 360)
 
     @functools.cached_property
@@ -37,14 +43,15 @@ class PageImage:
         return Image.MIME[self._header.format] if not self.rotation else "image/png"
 
     def decode(self):
-        """The pixels, as a new RGB PIL image, turned by ``rotation``."""
+        """The pixels, as a new RGB PIL image, turned counter-clockwise by ``rotation``."""
         from PIL import Image
 
         image = Image.open(io.BytesIO(self.data))
         image.load()
         if image.mode != "RGB":
             image = image.convert("RGB")
-        return image.rotate(-self.rotation, expand=True) if self.rotation else image
+        turn = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
+        return image.transpose(turn[self.rotation]) if self.rotation else image
 
     def encoded(self) -> bytes:
         """The image as bytes to send: the rendered bytes as they are, or the turned page as PNG."""

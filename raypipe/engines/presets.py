@@ -7,7 +7,7 @@ sensible engine defaults; everything else is configuration. ``raypipe presets`` 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Callable, Optional
 
 from raypipe.engines import prompts
 
@@ -27,6 +27,11 @@ class Preset:
 
     def parse(self, text: str) -> prompts.PageResponse:
         return prompts.PARSERS[self.parser](text)
+
+    @property
+    def guide(self) -> Optional[str]:
+        """The regular expression the output must match (structured-output decoding), if the parser has one."""
+        return prompts.GUIDES.get(self.parser)
 
 
 _REGISTRY: dict[str, Callable[[], Preset]] = {}

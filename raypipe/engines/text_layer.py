@@ -1,7 +1,8 @@
 """The text-layer engine: each page's text is the PDF's own text layer. No model, no GPU.
 
 The cheapest engine: the default where no model is asked for, and the baseline the model engines
-are compared with. It runs as plain tasks, several documents per block.
+are compared with. It runs as plain tasks, several documents per block. A page with ink (or ink not
+known) but no text is ``needs_ocr``, not ok text (:func:`raypipe.engines.base.text_layer_page`).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import time
 
 import pyarrow as pa
 
-from raypipe.engines.base import DocumentEngine
-from raypipe.schema import TEXT_SOURCE_FAILED, TEXT_SOURCE_TEXT_LAYER, WORK, table
+from raypipe.engines.base import DocumentEngine, internal_failure, text_layer_page
+from raypipe.schema import TEXT_SOURCE_FAILED, WORK, table
 
 
 class TextLayerEngine(DocumentEngine):
@@ -23,14 +24,17 @@ class TextLayerEngine(DocumentEngine):
         if page.get("text_layer") is None:  # its text could not be read
             page["text"], page["text_source"] = None, TEXT_SOURCE_FAILED
         else:
-            page["text"], page["text_source"] = page["text_layer"], TEXT_SOURCE_TEXT_LAYER
+            text_layer_page(page)
         return False
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pylist()
         for row in rows:
             started = time.perf_counter()
-            self.start(row)
+            try:
+                self.start(row)
+            except Exception as e:
+                internal_failure(row, e)
             self.finish(row, started)
         return table(rows, WORK)
 

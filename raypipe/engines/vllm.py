@@ -5,19 +5,38 @@ is done.
 Documents reach this stage one per block, and every actor runs ``docs_in_flight`` of those tasks at
 once on one event loop, so continuous batching sees pages from many documents and no document
 waits for an unrelated slow one. vLLM and torch are imported inside the actor only.
+
+A page image is decoded only once its page holds a slot of the budget, in a worker thread (never on
+the event loop, never all pages of a document at once). vLLM sends each request's new text every
+:attr:`VLLMInfer.loop_check_tokens` tokens (``RequestOutputKind.DELTA`` with a stream interval), so
+only the text itself is kept; a generation whose text runs into a repetition loop is stopped there
+(the request is aborted and the engine frees it) and the page is asked again along the retry ladder.
+A call past ``engine.call_timeout`` is aborted the same way. What vLLM returns is checked like any
+other answer (:func:`collect`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import uuid
 from functools import partial
+from typing import AsyncIterator, Callable, Optional
 
+from raypipe.engines.answers import (
+    CallTimeout,
+    Generation,
+    MalformedAnswer,
+    RequestRejected,
+    check_count,
+    check_text,
+)
 from raypipe.engines.base import PageEngine
 from raypipe.engines.budget import FairBudget
 from raypipe.engines.image import PageImage
-from raypipe.engines.pages import Generation, RequestRejected
+from raypipe.engines.pages import FINISH_LOOP, repetition_loop
 from raypipe.engines.resolve import EngineSpec
 
 # Defaults for the engine's process environment on CPU (a user's own settings win).
@@ -61,6 +80,51 @@ def _chat_prompt(model: str, prompt: str, image_first: bool, trust_remote_code: 
     return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
+def _delta(out) -> tuple[str, int, int, bool, object]:
+    """(new text, new tokens, prompt tokens, finished, finish reason) of one streamed RequestOutput,
+    checked field by field (MalformedAnswer)."""
+    outputs = getattr(out, "outputs", None)
+    if not isinstance(outputs, list) or len(outputs) != 1:
+        raise MalformedAnswer(f"vLLM returned {type(outputs).__name__} outputs, not one completion")
+    completion = outputs[0]
+    text = check_text(getattr(completion, "text", None), "the text")
+    token_ids = getattr(completion, "token_ids", None)
+    if not isinstance(token_ids, (list, tuple)) or not all(isinstance(t, int) and not isinstance(t, bool) for t in token_ids):
+        raise MalformedAnswer(f"vLLM returned token ids of type {type(token_ids).__name__}, not a list of ints")
+    prompt_ids = getattr(out, "prompt_token_ids", None)
+    prompt_tokens = check_count(len(prompt_ids), "prompt tokens") if isinstance(prompt_ids, (list, tuple)) else 0
+    finished = getattr(out, "finished", None)
+    if not isinstance(finished, bool):
+        raise MalformedAnswer(f"vLLM returned finished={finished!r:.40}")
+    reason = getattr(completion, "finish_reason", None)
+    return text, len(token_ids), prompt_tokens, finished, reason
+
+
+async def collect(stream: AsyncIterator, check_every: int, is_loop: Callable[[str], bool] = repetition_loop) -> Generation:
+    """The generation a stream of DELTA outputs adds up to. Every ``check_every`` tokens the text so
+    far is checked for a repetition loop (``is_loop``); on one the stream is closed there (vLLM aborts
+    the request) and the generation ends with finish reason ``FINISH_LOOP``."""
+    pieces: list[str] = []
+    tokens = prompt_tokens = checked = 0
+    finish, finished = None, False
+    async with contextlib.aclosing(stream):
+        async for out in stream:
+            if finished:
+                raise MalformedAnswer("vLLM sent output after the final one")
+            text, new_tokens, prompt, finished, finish = _delta(out)
+            pieces.append(text)
+            tokens += new_tokens
+            prompt_tokens = max(prompt_tokens, prompt)
+            if not finished and tokens - checked >= check_every:
+                checked = tokens
+                if is_loop("".join(pieces)):
+                    finish, finished = FINISH_LOOP, True
+                    break
+    if not finished:
+        raise MalformedAnswer("vLLM ended the request without a final output")
+    return Generation("".join(pieces), finish, prompt_tokens, tokens)
+
+
 class VLLMInfer(PageEngine):
     """Class UDF for ``map_batches`` on an actor pool; one vLLM ``AsyncLLMEngine`` per actor."""
 
@@ -80,29 +144,64 @@ class VLLMInfer(PageEngine):
         self.prompt = _chat_prompt(self.preset.model, self.preset.prompt, self.preset.image_first, trust)
         self.engine = AsyncLLMEngine.from_engine_args(AsyncEngineArgs(**engine_args(spec)))
         self.budget = FairBudget(pages_in_flight)
+        # the parser's fixed header as structured output, until a request refused with it passes without it
+        self.guide = self.preset.guide if self.cfg.guided_decoding else None
+
+    loop_check_tokens = 256  # tokens between two looks at a generation's text for a repetition loop
+    is_loop = staticmethod(repetition_loop)  # what a loop looks like
+
+    def sampling_params(self, temperature: float, guide: Optional[str] = None):
+        """The sampling parameters of one call: new text streamed every ``loop_check_tokens`` tokens,
+        and ``guide`` (a regular expression) enforced by structured outputs."""
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
+
+        return SamplingParams(
+            temperature=temperature,
+            max_tokens=self.max_tokens,
+            output_kind=RequestOutputKind.DELTA,
+            stream_interval=self.loop_check_tokens,
+            structured_outputs=StructuredOutputsParams(regex=guide) if guide else None,
+        )
 
     async def generate(self, doc_id: str, image: PageImage, temperature: float) -> Generation:
-        from vllm import SamplingParams
+        guide = self.guide
+        try:
+            return await self._generate(doc_id, image, self.sampling_params(temperature, guide))
+        except RequestRejected as e:
+            if not guide:
+                raise
+            generation = await self._generate(doc_id, image, self.sampling_params(temperature))
+            logging.getLogger("raypipe").warning("vLLM refused structured outputs (%s); sending none", e)
+            self.guide = None
+            return generation
 
-        params = SamplingParams(temperature=temperature, max_tokens=self.max_tokens)
+    async def _generate(self, doc_id: str, image: PageImage, params) -> Generation:
         async with self.budget.slot(doc_id):
-            request = {"prompt": self.prompt, "multi_modal_data": {"image": image.decode()}}
-            final = None
             try:
-                async for out in self.engine.generate(request, params, request_id=uuid.uuid4().hex):
-                    final = out
+                pixels = await asyncio.to_thread(image.decode)
+            except Exception as e:
+                raise RequestRejected(f"the page image cannot be decoded: {type(e).__name__}: {e}") from e
+            request = {"prompt": self.prompt, "multi_modal_data": {"image": pixels}}
+            del pixels
+            request_id = uuid.uuid4().hex
+            done = False
+            try:
+                async with self.call_bound():  # past it, the stream is cancelled and vLLM aborts the request
+                    generation = await collect(self.engine.generate(request, params, request_id=request_id), self.loop_check_tokens, self.is_loop)
+                    done = True
+                    return generation
+            except (MalformedAnswer, CallTimeout):
+                raise
             except Exception as e:
                 if self.engine.errored:
                     self._exit_for_restart(e)
                 # vLLM refused or failed this one request (e.g. a prompt longer than the context)
                 raise RequestRejected(f"{type(e).__name__}: {e}") from e
-        completion = final.outputs[0]
-        return Generation(
-            text=completion.text,
-            finish_reason=completion.finish_reason,
-            prompt_tokens=len(final.prompt_token_ids or ()),
-            completion_tokens=len(completion.token_ids),
-        )
+            finally:
+                if not done:  # cut short (a timeout, its document's time is up): make sure the engine drops it
+                    with contextlib.suppress(Exception):
+                        await self.engine.abort(request_id)
 
     @staticmethod
     def _exit_for_restart(error: Exception) -> None:
@@ -118,7 +217,6 @@ class VLLMInfer(PageEngine):
                 engine.shutdown()
             except Exception:
                 pass
-
 
     @classmethod
     def stage(cls, ds, spec: EngineSpec, ray_cfg, ledger=None):

