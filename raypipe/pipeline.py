@@ -12,7 +12,7 @@ import copy
 import time
 from typing import Optional, Union
 
-from raypipe import checkpoints, engines, retry
+from raypipe import checkpoints, engines, retry, runstats
 from raypipe.config import PipelineConfig
 from raypipe.errors import UsageError
 from raypipe.faults import RenderGuard, start_ledger
@@ -23,10 +23,11 @@ from raypipe.read import read_documents
 from raypipe.render import render_stage
 
 
-def build_dataset(config: Union[PipelineConfig, Plan], released=()):
+def build_dataset(config: Union[PipelineConfig, Plan], released=(), stats=None):
     """The lazy ``ray.data.Dataset`` of output rows (schema ``raypipe.schema.OUTPUT``). Given a
     configuration, its checks run first and Ray is started or attached to (see ``raypipe.plan``).
-    ``released``: documents --retry-failed took out of the output, read from its record of them."""
+    ``released``: documents --retry-failed took out of the output, read from its record of them;
+    ``stats``: the run's stats actor (:mod:`raypipe.runstats`) the engines report to."""
     plan = config if isinstance(config, Plan) else make_plan(config)
     config, spec = plan.config, plan.engine
     engine = engines.get(spec.name)
@@ -44,7 +45,7 @@ def build_dataset(config: Union[PipelineConfig, Plan], released=()):
         storage=config.storage,
         route_min_chars=config.engine.min_text_layer_chars if auto else None,
     )
-    ds = engine.stage(ds, spec, config.ray, ledger)
+    ds = engine.stage(ds, spec, config.ray, ledger, stats)
     return postprocess_stage(ds, config.engine.max_page_error_rate, config.ray.stage("postprocess", 0.25))
 
 
@@ -105,8 +106,9 @@ def run(config: PipelineConfig, plan: Optional[Plan] = None) -> dict:
         released = (retry.release(folder, out.retry_failed, plan.run_id, shard) if out.retry_failed
                     else retry.released(folder, shard))  # an earlier release's, if that run did not finish
         before = folder.data_files()
+        stats = runstats.start()
         with _run_context(plan.config, folder):
-            ds = build_dataset(plan, released)
+            ds = build_dataset(plan, released, stats)
             write(ds, out, folder, plan.run_id)
         retry.finished(folder, shard)
         if out.resume:
@@ -117,6 +119,7 @@ def run(config: PipelineConfig, plan: Optional[Plan] = None) -> dict:
             time.perf_counter() - start,
             before,
             stages=summaries.stage_stats(ds),
+            engines=runstats.collect(stats),
         )
         if out.summary:
             result["summary_path"] = summaries.save(result, folder)

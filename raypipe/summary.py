@@ -118,6 +118,7 @@ def collect(
     wall_seconds: float,
     files_before: Collection[str] = (),
     stages: Optional[list[dict]] = None,
+    engines: Optional[dict] = None,
 ) -> dict:
     """Read the output back. ``files_before``: data files that were there before this run (they count
     in the totals, not in this run's figures)."""
@@ -170,6 +171,9 @@ def collect(
             "engine_pages_per_second": _rate(this_run.processed, window),
             "engine_tokens_per_second": _rate(this_run.completion_tokens, window),
             "stages": stages or [],
+            # per node: documents and pages the engine stage finished; the vLLM engines' resolved limits and
+            # statistics (KV cache use, running and waiting requests per step, preemptions, prefix-cache hits)
+            **(engines or {}),
         },
     }
 
@@ -251,6 +255,17 @@ def render_table(summary: dict) -> str:
         lines.append(
             f"engine window    {run['engine_window_seconds']:.1f} s  ({run['engine_pages_per_second']} pages/s, "
             f"{run['engine_tokens_per_second']} tokens/s)"
+        )
+    for node, counts in sorted((run.get("documents_by_node") or {}).items()):
+        lines.append(f"engine node      {node}: {counts['documents']} documents, {counts['pages']} pages")
+    engine = run.get("engine_stats") or {}
+    if engine:
+        lines.append(
+            f"vllm engines     {run.get('engines')}: KV cache {engine.get('kv_cache_usage_mean')} mean, "
+            f"{engine.get('kv_cache_usage_max')} max; running {engine.get('running_mean')} mean, "
+            f"{engine.get('running_max')} max; waiting {engine.get('waiting_mean')} mean; "
+            f"preemptions {engine.get('preemptions')}; prefix-cache hits {engine.get('prefix_cache_hits')} of "
+            f"{engine.get('prefix_cache_queries')} tokens"
         )
     if run["stages"]:
         width = max(len(s["name"]) for s in run["stages"])

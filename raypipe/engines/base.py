@@ -76,8 +76,10 @@ class DocumentEngine:
     needs_images: ClassVar[bool] = True  # whether the render stage must encode page images
     num_cpus: ClassVar[float] = 1.0  # CPUs per task or actor unless configured
 
-    def __init__(self, spec: "EngineSpec"):
+    def __init__(self, spec: "EngineSpec", stats=None):
         self.spec = spec
+        self.stats = stats  # the run's stats actor (raypipe.runstats), or None
+        self._node: Optional[str] = None
         self.cfg = spec.config
         self.preset = spec.preset
 
@@ -90,10 +92,34 @@ class DocumentEngine:
             page.update(text="", text_source=TEXT_SOURCE_BLANK)
             return False
         mode = self.cfg.ocr_mode
-        if mode == "never" or (mode == "auto" and usable_text_layer(page.get("text_layer"), self.cfg.min_text_layer_chars)):
+        if mode == "never" or (mode == "auto" and self.keeps_text_layer(page)):
             text_layer_page(page)
             return False
         return True
+
+    def keeps_text_layer(self, page: dict) -> bool:
+        """--ocr-mode auto: the router's decision from the page's evidence (``route_reason``, set by
+        the render stage); where there is none, the text layer's length."""
+        reason = page.get("route_reason")
+        if reason is None:
+            keep = usable_text_layer(page.get("text_layer"), self.cfg.min_text_layer_chars)
+            page["route_reason"] = "text_layer:long_enough" if keep else "model:too_little_text"
+            return keep
+        return reason.startswith("text_layer:")
+
+    @property
+    def node(self) -> str:
+        if self._node is None:
+            from raypipe.runstats import node_id
+
+            self._node = node_id()
+        return self._node
+
+    def reported(self, row: dict) -> dict:
+        """Count the finished document for its node in the run's stats (without waiting)."""
+        if self.stats is not None:
+            self.stats.documents.remote(self.node, 1, len(row.get("pages") or []))
+        return row
 
     def start(self, row: dict) -> list[dict]:
         """Stamp the engine's columns on a document; returns the pages that go to the model."""
@@ -113,7 +139,7 @@ class DocumentEngine:
         return row
 
     @classmethod
-    def stage(cls, ds, spec: "EngineSpec", ray_cfg: "RayConfig", ledger=None):
+    def stage(cls, ds, spec: "EngineSpec", ray_cfg: "RayConfig", ledger=None, stats=None):
         """The engine stage of the pipeline; each engine says how it runs."""
         raise NotImplementedError
 
@@ -122,8 +148,8 @@ class PageEngine(DocumentEngine):
     """Class UDF base for the model engines, on an actor pool: one document per block, many blocks
     (documents) in flight on the actor's one event loop."""
 
-    def __init__(self, spec: "EngineSpec", ledger=None, max_doc_attempts: int = 3):
-        super().__init__(spec)
+    def __init__(self, spec: "EngineSpec", ledger=None, max_doc_attempts: int = 3, stats=None):
+        super().__init__(spec, stats)
         self.guard = ActorGuard(ledger, max_doc_attempts) if ledger is not None else None  # raypipe.faults
         self.temperatures = tuple(self.cfg.temperatures or self.preset.temperatures)
         self.max_tokens = self.cfg.max_tokens or self.preset.max_tokens
@@ -148,13 +174,13 @@ class PageEngine(DocumentEngine):
     async def document(self, row: dict) -> dict:
         try:
             async with self.guard.attempt(row["doc_id"]) if self.guard else contextlib.nullcontext():
-                return await self._document(row)
+                return self.reported(await self._document(row))
         except DocumentError as e:  # it crashed its actor max_doc_attempts times
             row.update(status=STATUS_FAILED, error_code=e.code.value, error=e.message, pages=[], num_pages_processed=0)
         except Exception as e:
             internal_failure(row, e)
         row.update(engine=self.name, model=self.preset.model, preset=self.preset.name)
-        return row
+        return self.reported(row)
 
     async def _document(self, row: dict) -> dict:
         started = time.perf_counter()
@@ -221,6 +247,7 @@ class PageEngine(DocumentEngine):
                 max_tasks_in_flight_per_actor=pool.docs_in_flight,
                 max_concurrent_calls_per_actor=pool.docs_in_flight,  # all on the actor's one event loop
             ),
-            **ray_cfg.stage("infer", cls.num_cpus),
-            **remote_args,
+            # engines spread over the nodes; and the render stage, which asks for no scheduling
+            # strategy, can never be fused into an engine actor (Ray Data fuses only equal remote args)
+            **{"scheduling_strategy": "SPREAD", **ray_cfg.stage("infer", cls.num_cpus), **remote_args},
         )

@@ -172,10 +172,10 @@ class OpenAIInfer(PageEngine):
     name = "openai"
     num_cpus = 0.5  # an HTTP client, no GPU
 
-    def __init__(self, spec: EngineSpec, ledger=None, max_doc_attempts: int = 3):
+    def __init__(self, spec: EngineSpec, ledger=None, max_doc_attempts: int = 3, stats=None):
         import httpx
 
-        super().__init__(spec, ledger, max_doc_attempts)
+        super().__init__(spec, ledger, max_doc_attempts, stats)
         self.options = self.cfg.openai
         self.url = f"{self.options.base_url}/chat/completions"
         limit = self.options.max_concurrency
@@ -242,8 +242,8 @@ class OpenAIInfer(PageEngine):
             return response.status_code, response.headers, bytes(data)
 
     @classmethod
-    def stage(cls, ds, spec: EngineSpec, ray_cfg, ledger=None):
-        return cls.actor_stage(ds, ray_cfg, ledger, {"spec": spec})
+    def stage(cls, ds, spec: EngineSpec, ray_cfg, ledger=None, stats=None):
+        return cls.actor_stage(ds, ray_cfg, ledger, {"spec": spec, "stats": stats})
 
 
 def check_endpoint(spec: EngineSpec) -> list[str]:

@@ -36,12 +36,13 @@ class TextLayerEngine(DocumentEngine):
             except Exception as e:
                 internal_failure(row, e)
             self.finish(row, started)
+            self.reported(row)
         return table(rows, WORK)
 
     @classmethod
-    def stage(cls, ds, spec, ray_cfg, ledger=None):
+    def stage(cls, ds, spec, ray_cfg, ledger=None, stats=None):
         return ds.map_batches(
-            cls(spec),
+            cls(spec, stats),
             batch_format="pyarrow",
             batch_size=None,
             zero_copy_batch=True,

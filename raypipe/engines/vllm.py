@@ -35,10 +35,12 @@ from raypipe.engines.answers import (
 )
 from raypipe.engines.base import PageEngine
 from raypipe.engines.budget import FairBudget
+from raypipe.engines.engine_stats import EngineStats, resolved_limits, stat_logger
 from raypipe.engines.image import PageImage
 from raypipe.engines.pages import FINISH_LOOP, repetition_loop
 from raypipe.engines.resolve import EngineSpec
 
+REPORT_SECONDS = 10.0  # how often an engine sends its statistics to the run's
 # Defaults for the engine's process environment on CPU (a user's own settings win).
 _CPU_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1"}
 
@@ -130,7 +132,7 @@ class VLLMInfer(PageEngine):
 
     name = "vllm"
 
-    def __init__(self, spec: EngineSpec, pages_in_flight: int, ledger=None, max_doc_attempts: int = 3):
+    def __init__(self, spec: EngineSpec, pages_in_flight: int, ledger=None, max_doc_attempts: int = 3, stats=None):
         if spec.device == "cpu":
             for key, value in _CPU_ENV.items():
                 os.environ.setdefault(key, value)
@@ -139,10 +141,15 @@ class VLLMInfer(PageEngine):
         except ImportError as e:
             extra = "cpu" if spec.device == "cpu" else "gpu"
             raise ImportError(f"the vllm engine needs vLLM: pip install 'raypipe[{extra}]' ({e})") from e
-        super().__init__(spec, ledger, max_doc_attempts)
+        super().__init__(spec, ledger, max_doc_attempts, stats)
         trust = self.cfg.vllm.trust_remote_code
         self.prompt = _chat_prompt(self.preset.model, self.preset.prompt, self.preset.image_first, trust)
-        self.engine = AsyncLLMEngine.from_engine_args(AsyncEngineArgs(**engine_args(spec)))
+        self.engine_stats = EngineStats()
+        self.engine = AsyncLLMEngine.from_engine_args(AsyncEngineArgs(**engine_args(spec)),
+                                                      stat_loggers=[stat_logger(self.engine_stats)])
+        self.limits = resolved_limits(self.engine)
+        logging.getLogger("raypipe").info("vLLM engine resolved %s", self.limits)
+        self.reporter: Optional[asyncio.Task] = None
         self.budget = FairBudget(pages_in_flight)
         # the parser's fixed header as structured output, until a request refused with it passes without it
         self.guide = self.preset.guide if self.cfg.guided_decoding else None
@@ -164,7 +171,16 @@ class VLLMInfer(PageEngine):
             structured_outputs=StructuredOutputsParams(regex=guide) if guide else None,
         )
 
+    async def report(self) -> None:
+        """Send this engine's statistics to the run's, now and every REPORT_SECONDS."""
+        key = f"{self.node}/{os.getpid()}"
+        while True:
+            self.stats.engine.remote(key, {**self.engine_stats.snapshot(), "limits": self.limits})
+            await asyncio.sleep(REPORT_SECONDS)
+
     async def generate(self, doc_id: str, image: PageImage, temperature: float) -> Generation:
+        if self.stats is not None and self.reporter is None:
+            self.reporter = asyncio.ensure_future(self.report())
         guide = self.guide
         try:
             return await self._generate(doc_id, image, self.sampling_params(temperature, guide))
@@ -219,7 +235,7 @@ class VLLMInfer(PageEngine):
                 pass
 
     @classmethod
-    def stage(cls, ds, spec: EngineSpec, ray_cfg, ledger=None):
+    def stage(cls, ds, spec: EngineSpec, ray_cfg, ledger=None, stats=None):
         tp = spec.config.vllm.tensor_parallel_size
         kwargs: dict = {}
         if spec.device == "gpu" and tp > 1:
@@ -227,7 +243,7 @@ class VLLMInfer(PageEngine):
             num_gpus = 0  # the placement group holds the GPUs; vLLM's Ray executor places its workers there
         else:
             num_gpus = tp if spec.device == "gpu" else 0
-        args = {"spec": spec, "pages_in_flight": ray_cfg.infer.pages_in_flight}
+        args = {"spec": spec, "pages_in_flight": ray_cfg.infer.pages_in_flight, "stats": stats}
         return cls.actor_stage(ds, ray_cfg, ledger, args, num_gpus=num_gpus, **kwargs)
 
 
