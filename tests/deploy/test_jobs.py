@@ -81,14 +81,14 @@ def test_submitted_job_succeeds_with_one_row_per_input(head, generated, corpus, 
     expected_generated = generated_expectations(generated)
     assert {k: (r["status"], r["error_code"]) for k, r in by_id.items() if k in expected_generated} == expected_generated
     check_corpus_rows([r for r in rows if r["doc_id"] not in expected_generated], corpus_files)
-    assert by_id["one-page.pdf"]["text"] == "Hello raypipe\nsecond line"
+    assert by_id["one-page.pdf"]["text"] == "Hello raypipe second line"  # two lines, one paragraph
 
     assert ran_submitted_checkout(head, logs)
     # Ray Data's progress and the run summary, as raypipe renders it, are in the job's logs.
     assert "Running Dataset" in logs and "Execution plan of Dataset" in logs
     summary = json.loads((out / "_raypipe" / "summary.json").read_text())
     assert summary["documents"] == len(rows) == len(expected_generated) + len(corpus_files)
-    assert summary["failures_by_error_code"] == {"empty": 1, "encrypted": 1, "not_pdf": 1}
+    assert summary["failures_by_error_code"] == {"empty": 1, "encrypted": 1, "needs_ocr": 6, "not_pdf": 1}
     assert render_table(summary) in logs
 
 
