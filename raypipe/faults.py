@@ -56,8 +56,10 @@ def start_ledger():
     """The run's ledger actor (no CPU reserved; restarted if lost, which only resets the counts)."""
     import ray
 
+    from raypipe.cluster import on_driver_node
+
     remote = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(AttemptLedger)
-    return remote.options(name=f"raypipe-attempts-{uuid.uuid4().hex[:12]}").remote()
+    return remote.options(name=f"raypipe-attempts-{uuid.uuid4().hex[:12]}", **on_driver_node()).remote()
 
 
 def crashed_message(stage: str, starts: int) -> str:

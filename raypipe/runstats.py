@@ -34,8 +34,10 @@ class RunStats:
 def start():
     import ray
 
+    from raypipe.cluster import on_driver_node
+
     remote = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(RunStats)
-    return remote.options(name=f"raypipe-stats-{uuid.uuid4().hex[:12]}").remote()
+    return remote.options(name=f"raypipe-stats-{uuid.uuid4().hex[:12]}", **on_driver_node()).remote()
 
 
 def node_id() -> str:

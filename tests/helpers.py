@@ -336,6 +336,55 @@ class RayHead:
         return JobSubmissionClient(self.dashboard, headers=self._auth_headers() or None)
 
 
+class RayWorker:
+    """A second node for a running :class:`RayHead`: ``ray start --address HEAD --block`` in a session
+    of its own on this machine (a raylet and object store of its own, on loopback ports starting at
+    ``port``), so a test has a real two-node cluster. ``kill()`` is a machine loss: SIGKILL to every
+    process of the node at once."""
+
+    def __init__(self, head: RayHead, port: int, num_cpus: int = 2, resources: Optional[dict] = None):
+        self.head, self.log_path = head, head.tmp / f"worker-{port}.log"
+        self.options = [
+            "--address", f"127.0.0.1:{head.port}", "--node-ip-address", "127.0.0.1",
+            "--dashboard-agent-listen-port", str(port + 2), "--dashboard-agent-grpc-port", str(port + 3),
+            "--metrics-export-port", str(port + 4), "--runtime-env-agent-port", str(port + 5),
+            "--node-manager-port", str(port + 6), "--object-manager-port", str(port + 7),
+            "--min-worker-port", str(port + 100), "--max-worker-port", str(port + 999),
+            "--num-cpus", str(num_cpus), "--disable-usage-stats",
+        ] + (["--resources", json.dumps(resources)] if resources else [])
+        self.proc: Optional[subprocess.Popen] = None
+
+    def alive_nodes(self) -> int:
+        script = "import ray; ray.init(); print('alive nodes:', sum(n['Alive'] for n in ray.nodes()))"
+        result = subprocess.run([sys.executable, "-c", script], env=self.head.env, capture_output=True,
+                                text=True, timeout=120)
+        found = re.search(r"^alive nodes: (\d+)$", result.stdout, re.M)  # Ray's own messages may follow it
+        return int(found.group(1)) if found else 0
+
+    def __enter__(self) -> "RayWorker":
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(
+                [str(BIN / "ray"), "start", "--block", *self.options],
+                env={**self.head.env, "RAY_worker_niceness": "0"}, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for(lambda: self.proc.poll() is not None or self.alive_nodes() >= 2, 120, "the worker node to join")
+        assert self.proc.poll() is None, self.log_path.read_text()[-3000:]
+        return self
+
+    def kill(self) -> None:
+        for pid in session_pids(self.proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=60)
+        self.kill()
+
+
 # --- a scripted stand-in endpoint ---------------------------------------------------------------
 
 class FlakyChatServer:
