@@ -30,6 +30,7 @@ from raypipe.output import (
     new_run_id,
     slice_name,
 )
+from raypipe.schema import SCHEMA_VERSION
 
 log = logging.getLogger("raypipe")
 
@@ -55,6 +56,8 @@ def text_settings(config: PipelineConfig, spec: EngineSpec) -> dict:
         "format": config.output.format if config.output else None,
         "pages": [render.first_page, render.last_page, render.max_pages],
         "shards": shard[1] if shard else 1,  # slices of one count share an output; another count would not
+        "schema_version": SCHEMA_VERSION,  # the columns of the rows already written
+        "text_layer": render.text_layer,  # layout or raw: the text-layer text itself
     }
     if spec.preset is not None:
         settings.update(

@@ -11,7 +11,7 @@ import reprlib
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Where a page's text came from.
 TEXT_SOURCE_TEXT_LAYER = "text_layer"  # the PDF's own text layer (text-layer engine, or ocr_mode auto/never)

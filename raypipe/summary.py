@@ -25,7 +25,7 @@ from raypipe.schema import OUTPUT, OUTPUT_PAGE
 
 log = logging.getLogger("raypipe")
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
 SUMMARY_FILE = "summary.json"
 
 # Only these columns are read back; of the pages, only their text source (a nested leaf).

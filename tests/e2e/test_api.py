@@ -24,7 +24,7 @@ def test_good_documents(rows):
     one = rows["one-page.pdf"]
     assert one["status"] == "ok" and one["error_code"] is None
     assert one["text"] == "Hello raypipe second line" and one["page_offsets"] == [0]  # two lines, one paragraph
-    assert one["engine"] == "text-layer" and one["schema_version"] == 1
+    assert one["engine"] == "text-layer" and one["schema_version"] == 2
     assert rows["nested/deep/inner.pdf"]["text"] == "Nested document"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from raypipe.postprocess import assemble, finish, postprocess_batch
-from raypipe.schema import OUTPUT, WORK
+from raypipe.schema import OUTPUT, SCHEMA_VERSION, WORK
 
 
 def page(n, text, source="model", **extra):
@@ -40,7 +40,7 @@ def test_output_pages_drop_the_work_fields():
     assert out.schema == OUTPUT
     [row] = out.to_pylist()
     assert "image" not in row["pages"][0] and "text_layer" not in row["pages"][0]
-    assert row["text"] == "t" and row["schema_version"] == 1
+    assert row["text"] == "t" and row["schema_version"] == SCHEMA_VERSION
 
 
 def test_needs_ocr_is_not_ok():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from raypipe.schema import OUTPUT, WORK, safe_text, table
+from raypipe.schema import OUTPUT, SCHEMA_VERSION, WORK, safe_text, table
 
 
 def test_missing_keys_become_nulls():
@@ -46,7 +46,7 @@ def test_unstorable_values_fail_only_their_row():
     assert out[0]["status"] == "ok" and out[0]["pages"][0]["text"] == "fine"
     for row in out[1:]:
         assert (row["status"], row["error_code"]) == ("failed", "internal") and row["pages"] == []
-        assert row["error"].startswith("the row could not be stored: ") and row["schema_version"] == 1
+        assert row["error"].startswith("the row could not be stored: ") and row["schema_version"] == SCHEMA_VERSION
     assert [r["doc_id"] for r in out[1:6]] == ["bool", "surrogate", "overflow", "nested", "late"]
     assert out[1]["engine"] == "vllm" and out[1]["source"] == "/b.pdf"  # what can be kept is kept
     assert out[6]["doc_id"] == "id \\udcff" and out[7]["doc_id"] is None
