@@ -8,7 +8,11 @@ temporary folder, so that raypipe can be run over them too) and hand-labelled pa
 corpus (bench/quality_data/corpus_checks.jsonl, paths relative to the corpus folder).
 
     python bench/quality.py [--corpus DIR] [--pages-dir DIR] [--outputs NAME=DIR ...]
-                            [--failures ENGINE] [--olmocr]
+                            [--failures ENGINE] [--olmocr] [--no-router]
+
+Then, on bench/router.py's labelled pages, the ``--ocr-mode auto`` router's precision, its recall on
+clean born-digital pages and the bad text layers it keeps, and the blank guard's false positives and
+negatives (each beside the checks they replace).
 
 An output folder holds raypipe's Parquet or JSONL (optionally .gz/.zst) rows; a page's text is
 ``pages[i].text`` of the row whose ``source`` ends with the check's PDF path. --olmocr also scores
@@ -176,6 +180,8 @@ def main(argv=None) -> int:
     ap.add_argument("--outputs", nargs="*", default=[], metavar="NAME=DIR", help="raypipe output folders to score")
     ap.add_argument("--failures", metavar="ENGINE", help="list the failed checks of this engine (raw, layout or NAME)")
     ap.add_argument("--olmocr", action="store_true", help="compare every verdict with olmOCR's own scorer")
+    ap.add_argument("--no-router", dest="router", action="store_false",
+                    help="leave out the router and blank-guard figures (bench/router.py has them in full)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         checks, files = load_checks(args.pages_dir or Path(tmp), args.corpus)
@@ -200,7 +206,25 @@ def main(argv=None) -> int:
                 print(f"  {c['id']:<40} {why}")
     if args.olmocr:
         olmocr_agreement(checks, engines)
+    if args.router:
+        router_figures()
     return 0
+
+
+def router_figures() -> None:
+    """--ocr-mode auto's router (precision, recall on clean born-digital pages, bad text layers kept)
+    and the blank guard (false positives and negatives) on bench/router.py's labelled pages."""
+    import router
+    import router_pages
+
+    from raypipe.config import RenderConfig
+
+    cfg = RenderConfig()
+    router_set, blank_set = router_pages.router_set(), router_pages.blank_set()
+    results = {p.name: router.run(p.pdf, cfg) for p in router_set + blank_set}
+    print()
+    router.report_router(router_set, results)
+    router.report_blank([p for p in router_set + blank_set if p.blank is not None], results)
 
 
 if __name__ == "__main__":
