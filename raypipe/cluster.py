@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import os
 import socket
+from pathlib import Path
 from typing import Optional
 
 from raypipe.config import RayConfig
@@ -83,16 +84,40 @@ def connect(cfg: RayConfig) -> str:
     return how
 
 
+LAUNCHER_CONFIG = "~/ray_bootstrap_config.yaml"  # where `ray up` leaves its autoscaler's config on the head
+
+
 def autoscaler_max_gpus() -> Optional[float]:
-    """The GPUs the autoscaler's node types can bring at most, from the cluster config it reports to
-    the GCS (the cluster launcher's and KubeRay's autoscalers do); None when there is none."""
+    """The GPUs the autoscaler's node types can bring at most: from the cluster config an autoscaler
+    reports to the GCS, else from the config the cluster launcher leaves on its head (the driver of a
+    `ray job submit` runs there); None when there is no autoscaler."""
     from ray._private.state import state
 
     try:
         most = state.get_max_resources_from_cluster_config()
     except Exception:  # noqa: BLE001 - an older head, or no autoscaler: nothing to read
+        most = None
+    if most and most.get("GPU"):
+        return float(most["GPU"])
+    return launcher_max_gpus(Path(LAUNCHER_CONFIG).expanduser())
+
+
+def launcher_max_gpus(path: Path) -> Optional[float]:
+    """GPUs of a cluster launcher's config at most: each node type's GPUs times its max_workers (at most
+    the cluster's max_workers), and the head's; None when the file is not there or not such a config."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(path.read_text())
+        cap = int(config.get("max_workers", 2**31))
+        total = 0.0
+        for name, node_type in config["available_node_types"].items():
+            gpus = float((node_type.get("resources") or {}).get("GPU", 0))
+            count = 1 if name == config.get("head_node_type") else min(int(node_type.get("max_workers", 0)), cap)
+            total += gpus * count
+    except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError):
         return None
-    return float(most["GPU"]) if most and most.get("GPU") else None
+    return total or None
 
 
 def resources() -> ClusterResources:

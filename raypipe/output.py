@@ -29,6 +29,7 @@ import socket
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Optional
 
 import pyarrow.fs as pafs
@@ -279,6 +280,17 @@ def check_fresh(folder: OutputFolder, input_roots: list[str]) -> None:
 # --- the lease -----------------------------------------------------------------------------------
 
 
+def process_token(pid: int) -> Optional[str]:
+    """What tells a process apart from a later one with the same pid: the boot and the process's start
+    time (Linux); None where /proc cannot say."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        started = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]  # field 22: starttime
+    except (OSError, IndexError):
+        return None
+    return f"{boot}:{started}"
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -288,12 +300,16 @@ def _alive(pid: int) -> bool:
 
 
 def lease_blocks(lease: dict, now: float) -> bool:
-    """Whether another run's lease still holds the folder."""
-    if now - float(lease.get("renewed_at", 0)) > LEASE_SECONDS:
-        return False
+    """Whether another run's lease still holds the folder. On its own host the lease's process decides
+    (alive and the same process: it holds, however late its renewal — a suspended machine, a hung
+    write); elsewhere a lease not renewed for LEASE_SECONDS has lapsed."""
     if lease.get("host") == socket.gethostname() and isinstance(lease.get("pid"), int):
-        return _alive(lease["pid"])
-    return True
+        token = lease.get("process")
+        if token is not None and process_token(lease["pid"]) is not None:
+            return process_token(lease["pid"]) == token  # the pid may be reused by another process since
+        if not _alive(lease["pid"]):
+            return False
+    return now - float(lease.get("renewed_at", 0)) <= LEASE_SECONDS
 
 
 def conflicting(live: dict[str, dict], name: str, run_id: str) -> Optional[dict]:
@@ -321,6 +337,7 @@ class Lease:
         self.folder, self.run_id = folder, run_id
         self.name = f"{LEASES}/{slice_name(shard)}.json"
         self.record = {"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(),
+                       "process": process_token(os.getpid()),
                        "started_at": time.time(), "renewed_at": time.time()}
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -355,3 +372,20 @@ class Lease:
                 self.folder.fs.delete_file(f"{self.folder.meta}/{self.name}")
         except OSError:
             pass
+
+
+def check_folder(folder: OutputFolder) -> None:
+    """--output must be a folder (or not exist yet), and hold no symlinked folder: Ray's clean-up after
+    a crash lists the output recursively and would walk into it."""
+    if folder.local:
+        if os.path.exists(folder.root) and not os.path.isdir(folder.root):
+            raise OutputRefusedError(f"--output {folder.output!r} is a file, not a folder")
+        for base, dirs, _ in os.walk(folder.root):  # links are not followed, only found
+            for name in dirs:
+                if os.path.islink(os.path.join(base, name)):
+                    raise OutputRefusedError(
+                        f"--output {folder.output!r} holds a symlink to a folder ({os.path.join(base, name)!r}); "
+                        "raypipe's clean-up after a crash would walk into it. Remove the link or choose another --output"
+                    )
+    elif folder.fs.get_file_info(folder.root).type == pafs.FileType.File:
+        raise OutputRefusedError(f"--output {folder.output!r} is an object, not a folder")

