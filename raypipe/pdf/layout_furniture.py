@@ -3,9 +3,9 @@ that belong to the document's furniture rather than to the page's text.
 
 Only the two outermost lines at the top and at the bottom of a page, within its outer quarter, are
 looked at. A line runs when the same text stands at the same height on three pages or more (a
-book's section titles run over a few pages only) — on two pages only when it is set smaller than
-the text of both (verso and recto heads alternate; a title or an instruction that two pages share
-is set as large as their text) — or, for the line next to the outermost one, when it is set
+book's section titles run over a few pages only) and is not set larger than their text (a title
+that slides share is) — on two pages only when it is set smaller than the text of both (verso and
+recto heads alternate; an instruction that two pages share is set as large as their text) — or, for the line next to the outermost one, when it is set
 smaller than the text on a fifth of the pages and at least three (a line of the text itself is
 not). The same text but for a number at its start or end that follows the pages ("Confidential
 draft, page 3") runs too; a sentence that merely names the page's number does not. A page number
@@ -26,6 +26,7 @@ from typing import Optional, Sequence
 from raypipe.pdf.layout_order import rows_of
 
 SMALLER = 0.95  # a line set below this share of its page's text size is smaller than the text
+LARGER = 1.3  # and above this share, larger (glyph boxes of fonts of one size differ by a fifth or so)
 _PAGE_NUMBER = re.compile(r"^(?P<word>page|p\.|seite|s\.)?\s*[-\u2013\u2014(\[]?\s*(?P<n>\d{1,4}|[ivxlc]{1,7})\s*"
                           r"[-\u2013\u2014)\]]?(?P<total>\s*(of|/|von)\s*\d{1,4})?$", re.IGNORECASE)
 _END_NUMBER = re.compile(r"(\d{1,4})(\s*(of|/|von)\s*\d{1,4})?[\s.)\]\-\u2013\u2014]*$")
@@ -107,20 +108,21 @@ def _text_size(layout) -> float:
 
 def _running(layouts: Sequence, edges: list) -> dict[tuple, list[tuple[float, int]]]:
     """(key, top?) → [(y, depth)] at which that line runs."""
-    seen = defaultdict(list)  # (key, top?) → [(page position, y, depth, smaller than the page's text?)]
+    seen = defaultdict(list)  # (key, top?) → [(page position, y, depth, size / the page's text size)]
     for p, (layout, rows) in enumerate(zip(layouts, edges)):
-        size = _text_size(layout)
+        size = _text_size(layout) or 1.0
         for top, depth, row in rows:
             for i in row:
                 span = layout.spans[i]
                 for key in _keys(span.text, p):
-                    seen[(key, top)].append((p, span.y0, depth, span.size < SMALLER * size))
+                    seen[(key, top)].append((p, span.y0, depth, span.size / size))
     inner = max(3, math.ceil(0.2 * len(layouts)))
     running = defaultdict(list)
     for key, places in seen.items():
         for _, y, depth, _ in places:
-            here = {p: small for p, y2, d, small in places if abs(y2 - y) <= 4 and d == depth}
-            if len(here) >= 3 and depth == 0 or sum(here.values()) >= (2 if depth == 0 else inner):
+            here = {p: ratio for p, y2, d, ratio in places if abs(y2 - y) <= 4 and d == depth}
+            small = sum(ratio < SMALLER for ratio in here.values())
+            if depth == 0 and (sum(ratio <= LARGER for ratio in here.values()) >= 3 or small >= 2) or small >= inner:
                 running[key].append((y, depth))
     return running
 

@@ -66,6 +66,16 @@ def test_a_title_shared_by_two_slides_stays():
     assert [p.text.split("\n\n")[0] for p in out] == titles
 
 
+def test_a_title_larger_than_the_text_shared_by_three_slides_stays():
+    titles = ["Introduction", "Method", "Results", "Results", "Results", "Discussion", "Future work", "Thanks"]
+    pages = [page_of(body(n), size=18, top=480, width=792, height=612) for n in range(8)]
+    for page, title in zip(pages, titles):
+        page.items.append(Text(54, 540, title, 28))
+    out = extract(pages)
+    assert [p.header for p in out] == [""] * 8
+    assert [p.text.split("\n\n")[0] for p in out] == titles
+
+
 def test_a_line_of_text_repeated_under_changing_titles_stays():
     # eight slides with the same opening line under their own titles, in the top quarter of each
     titles = ["Introduction", "Method", "Results", "Findings", "Discussion", "Related work", "Future work", "Thanks"]
