@@ -8,7 +8,8 @@ Two steps, so that a caller can keep one page open at a time: :func:`analyse_pag
 looks across all the analysed pages of a document for the lines repeated at the same place (running
 headers and footers) and for page numbers; :func:`compose` then writes each page's text.
 :func:`extract_pages` does all three for a document. Table finding lives in
-:mod:`raypipe.pdf.layout_tables`, reading order and paragraphs in :mod:`raypipe.pdf.layout_order`.
+:mod:`raypipe.pdf.layout_tables`, reading order and paragraphs in :mod:`raypipe.pdf.layout_order`,
+what counts as a running line or a page number in :mod:`raypipe.pdf.layout_furniture`.
 """
 
 from __future__ import annotations
@@ -16,19 +17,16 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import math
-import re
 import unicodedata
-from collections import defaultdict
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional
 
+from raypipe.pdf.layout_furniture import running_furniture
 from raypipe.pdf.layout_order import Block, Span, paragraphs, reading_order, rows_of
 from raypipe.pdf.layout_tables import aligned_table, find_tables
 
 SPLIT_GAP = 0.7  # a horizontal gap wider than this many line heights ends a span (column gutters, table cells)
 SPACE_GAP = 0.18  # a gap wider than this many line heights between two glyphs is a word space
 _SPACES = {0x20, 0x09, 0x0A, 0x0D, 0xA0, 0x00}
-_PAGE_NUMBER = re.compile(r"^(page|p\.|seite|s\.)?\s*[-\u2013\u2014(\[]?\s*(\d{1,4}|[ivxlcdm]{2,7}|i|v)\s*[-\u2013\u2014)\]]?"
-                          r"(\s*(of|/|von)\s*\d{1,4})?$", re.IGNORECASE)
 
 
 @dataclasses.dataclass
@@ -223,70 +221,6 @@ def _merge_rows(spans: list[Span]) -> list[Span]:
             else:
                 merged.append(s)
         out += merged
-    return out
-
-
-def _keys(text: str, page: int) -> list[tuple]:
-    """What must repeat for a line to be running: its very text, or its text with the numbers
-    blanked when its first number follows the pages ("Page 3 of 9"). None for text without letters."""
-    flat = re.sub(r"\s+", " ", text.strip().lower())
-    if not any(c.isalpha() for c in flat):
-        return []
-    number = re.search(r"\d+", flat)
-    return [(flat,)] + ([(re.sub(r"\d+", "#", flat), int(number.group()) - page)] if number else [])
-
-
-def _edge_rows(layout: PageLayout) -> list[tuple[bool, int, list[int]]]:
-    """(at the top?, 0 for the outermost row or 1 for the next, span indices) of the two outermost
-    rows at the top and at the bottom of the page that lie in its outer quarter."""
-    index = {id(s): i for i, s in enumerate(layout.spans)}
-    rows = rows_of(layout.spans)
-    picked = [(True, 0, rows[0]), (True, 1, rows[1]), (False, 1, rows[-2]), (False, 0, rows[-1])] if len(rows) >= 4 \
-        else [(True, 0, rows[0]), (False, 0, rows[-1])] if len(rows) >= 2 else []
-    out = []
-    for top, depth, row in picked:
-        mid = (row[0].y0 + row[0].y1) / 2
-        if (mid > 0.75 * layout.height) if top else (mid < 0.25 * layout.height):
-            out.append((top, depth, [index[id(s)] for s in row]))
-    return out
-
-
-def running_furniture(layouts: Sequence[PageLayout]) -> list[dict[int, bool]]:
-    """For each page, the spans that are running headers or footers or page numbers: span index →
-    True for the top of the page, False for the bottom. A line is running when the same text stands
-    at the same height in the outermost line at the top or bottom of two pages or more (a book's
-    section titles run over a few pages only) — or in the line next to it on a fifth of the pages
-    and at least three — or the same text but for a number that follows the pages ("Page 3 of 9").
-    A page number is recognised on any page: alone in the outermost line, or beside running text
-    there. Only the outer quarter of a page is looked at, and a page is never emptied: if every
-    line of it would go, all stay."""
-    seen = defaultdict(list)  # (key, top?) → [(page position, y, depth)]
-    edges = [_edge_rows(layout) for layout in layouts]
-    for p, (layout, rows) in enumerate(zip(layouts, edges)):
-        for top, depth, row in rows:
-            for i in row:
-                for key in _keys(layout.spans[i].text, p):
-                    seen[(key, top)].append((p, layout.spans[i].y0, depth))
-    inner = max(3, math.ceil(0.2 * len(layouts)))
-    running = defaultdict(list)  # (key, top?) → [(y, depth)] at which it runs
-    for key, places in seen.items():
-        for _, y, depth in places:
-            pages = {p for p, y2, d in places if abs(y2 - y) <= 4 and d == depth}
-            if len(pages) >= (2 if depth == 0 else inner):
-                running[key].append((y, depth))
-    out = []
-    for p, (layout, rows) in enumerate(zip(layouts, edges)):
-        found = {}
-        for top, depth, row in rows:
-            for i in row:
-                for key in _keys(layout.spans[i].text, p):
-                    if any(abs(layout.spans[i].y0 - y) <= 4 and d == depth for y, d in running.get((key, top), ())):
-                        found[i] = top
-            if depth == 0:  # the outermost line: a page number?
-                numbers = [i for i in row if _PAGE_NUMBER.match(layout.spans[i].text.strip())]
-                if len(numbers) == 1 and all(i in found for i in row if i != numbers[0]):
-                    found[numbers[0]] = top
-        out.append(found if len(found) < len(layout.spans) else {})
     return out
 
 

@@ -156,20 +156,24 @@ def test_footer_with_a_page_number_runs_though_its_number_changes():
 
 def test_a_lone_page_number_goes_but_lines_that_differ_stay():
     pages = [lines_page(["A first page with its own opening line."] + sentences(5)),
-             lines_page(["The second page starts differently."] + sentences(5, start=5))]
+             lines_page(["The second page starts differently."] + sentences(5, start=5)),
+             lines_page(["The third page has an opening of its own."] + sentences(5, start=10))]
     pages[0].items.append(Text(300, 40, "7", 9))
     pages[1].items.append(Text(300, 40, "Figure eight shows the harbour.", 9))  # a last line, not a number
+    pages[2].items.append(Text(300, 40, "9", 9))
     out = extract(pages)
     assert out[0].footer == "7" and "7" not in out[0].text
     assert out[1].footer == "" and out[1].text.endswith("Figure eight shows the harbour.")
-    assert out[0].header == out[1].header == ""
+    assert out[2].footer == "9" and "9" not in out[2].text
+    assert out[0].header == out[1].header == out[2].header == ""
 
 
 def test_a_page_is_never_emptied_by_repetition():
     pages = [lines_page(["The same words on every page"]) for _ in range(3)]
     assert [(p.text, p.header) for p in extract(pages)] == [("The same words on every page", "")] * 3
-    two = [lines_page(["The same first line", "and a second line"]) for _ in range(3)]
-    assert [(p.text, p.header) for p in extract(two)] == [("and a second line", "The same first line")] * 3
+    two = [lines_page(["The same first line", "and a second line, longer than the first"]) for _ in range(3)]
+    assert [(p.text, p.header) for p in extract(two)] == [("and a second line, longer than the first",
+                                                           "The same first line")] * 3
 
 
 TABLE = [["Station", "River", "Discharge", "Samples"], ["Northbridge", "Alder", "12.4", "52"],
