@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+SEEN_LIMIT = 65536  # doc_ids a read task remembers before it starts over (its memory stays bounded)
+
 
 @dataclasses.dataclass(frozen=True)
 class Document:

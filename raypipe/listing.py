@@ -37,13 +37,11 @@ from raypipe.crawl import (
     tree_documents,
 )
 from raypipe.errors import ErrorCode, InputError
-from raypipe.listed import Document, Unit
+from raypipe.listed import SEEN_LIMIT, Document, Unit
 from raypipe.manifest import MANIFEST_SUFFIXES, manifest_documents, plan_manifest
 from raypipe.storage import is_uri
 
 __all__ = ["Document", "Unit", "MANIFEST_SUFFIXES", "Seen", "documents", "input_roots", "list_documents", "plan_units"]
-
-SEEN_LIMIT = 65536  # doc_ids a read task remembers before it starts over (its memory stays bounded)
 
 
 # --- on the driver: plan the units --------------------------------------------------------------

@@ -3,7 +3,8 @@ column (or ``source``) and an optional ``doc_id``.
 
 On the driver (:func:`plan_manifest`) each file is checked cheaply — a Parquet file's metadata, a JSONL
 file's first non-empty line — and a file that cannot be read, or has no path column, stops the run
-before Ray starts, naming the file. Parquet files are cut into units by row groups.
+before Ray starts, naming the file. A Parquet file is cut into units of whole row groups, each of at
+least SEEN_LIMIT rows.
 
 In a read task (:func:`manifest_documents`) the rows stream: JSONL line by line (plain, .gz or .zst;
 memory bounded by a line of at most ``MAX_LINE`` bytes), Parquet row group by row group. A row that
@@ -23,7 +24,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from raypipe.errors import ErrorCode, InputError
-from raypipe.listed import Document, Unit
+from raypipe.listed import SEEN_LIMIT, Document, Unit
 from raypipe.storage import is_uri, refusal, resolve
 
 MANIFEST_SUFFIXES = (".parquet", ".jsonl", ".json", ".jsonl.gz", ".jsonl.zst", ".json.gz")
@@ -117,14 +118,16 @@ def _is_text(kind: pa.DataType) -> bool:
         or getattr(pa.types, "is_string_view", lambda _: False)(kind)
 
 
-def _check_parquet(fs: pafs.FileSystem, path: str, shown: str) -> int:
-    """The file's row groups, after checking that its metadata reads and it has a text path column."""
+def _check_parquet(fs: pafs.FileSystem, path: str, shown: str) -> list[int]:
+    """The rows in each of the file's row groups, after checking that its metadata reads and that it has a
+    text path column."""
     import pyarrow.parquet as pq
 
     try:
         with fs.open_input_file(path) as f:
             parquet = pq.ParquetFile(f)
-            schema, groups = parquet.schema_arrow, parquet.metadata.num_row_groups
+            meta = parquet.metadata
+            schema, groups = parquet.schema_arrow, [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
     except (OSError, pa.ArrowException) as e:
         raise InputError(f"manifest file {shown!r} cannot be read as Parquet ({e})") from None
     column = "path" if "path" in schema.names else "source" if "source" in schema.names else None
@@ -133,6 +136,22 @@ def _check_parquet(fs: pafs.FileSystem, path: str, shown: str) -> int:
     if not _is_text(schema.field(column).type):
         raise InputError(f"manifest file {shown!r}: its {column!r} column holds {schema.field(column).type}, not strings")
     return groups
+
+
+def _parts(rows: list[int], parallelism: int) -> list[tuple[int, ...]]:
+    """Consecutive row groups cut into at most ``parallelism`` parts of at least SEEN_LIMIT rows (the last
+    may hold fewer): a manifest that small is read by one task, which catches every repeat in it."""
+    target = max(SEEN_LIMIT, -(-sum(rows) // max(1, parallelism)))
+    parts: list[tuple[int, ...]] = []
+    part: list[int] = []
+    held = 0
+    for group, count in enumerate(rows):
+        part.append(group)
+        held += count
+        if held >= target:
+            parts.append(tuple(part))
+            part, held = [], 0
+    return parts + [tuple(part)] if part else parts
 
 
 def plan_manifest(manifest: str, storage, parallelism: int) -> list[Unit]:
@@ -153,10 +172,8 @@ def plan_manifest(manifest: str, storage, parallelism: int) -> list[Unit]:
     for path in files:
         folder, shown = path.rsplit("/", 1)[0], _shown(manifest, path)
         if path.endswith(".parquet"):
-            groups = list(range(_check_parquet(fs, path, shown)))
-            per = max(1, -(-len(groups) // max(1, parallelism)))
-            units += [Unit("manifest", manifest, folder, (path,), row_groups=tuple(groups[i:i + per]))
-                      for i in range(0, len(groups), per)]
+            units += [Unit("manifest", manifest, folder, (path,), row_groups=part)
+                      for part in _parts(_check_parquet(fs, path, shown), parallelism)]
         else:
             _check_jsonl(fs, path, shown)
             units.append(Unit("manifest", manifest, folder, (path,)))

@@ -33,8 +33,17 @@ def test_units_follow_the_top_level_and_the_cluster_not_the_documents(tmp_path):
 def test_a_manifest_is_split_by_row_groups_and_a_folder_of_shards_is_read_whole(tmp_path):
     rows = [{"doc_id": f"id-{i}", "path": f"/data/{i}.pdf"} for i in range(1000)]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "m.parquet", row_group_size=100)
-    units = plan_units(InputConfig(manifest=str(tmp_path / "m.parquet")), parallelism=4)
-    assert len(units) == 4 and sorted(g for u in units for g in u.row_groups) == list(range(10))
+    # under 65,536 rows: one unit, so one task sees every row (and every repeat)
+    assert [u.row_groups for u in plan_units(InputConfig(manifest=str(tmp_path / "m.parquet")), parallelism=4)] \
+        == [tuple(range(10))]
+    paths = [f"/data/{i}.pdf" for i in range(200_000)]
+    paths[150_000] = "file:///etc/hostname"
+    pq.write_table(pa.table({"path": paths}), tmp_path / "big.parquet", row_group_size=20_000)
+    cfg = InputConfig(manifest=str(tmp_path / "big.parquet"))
+    units = plan_units(cfg, parallelism=4)
+    assert [u.row_groups for u in units] == [(0, 1, 2, 3), (4, 5, 6, 7), (8, 9)]
+    [bad] = [r for b in _blocks(units[1:2], cfg, None, 4096, None, frozenset(), []) for r in b.to_pylist() if r["error"]]
+    assert bad["doc_id"] == f"{tmp_path / 'big.parquet'}#row=150001" and "row 150001: file://" in bad["error"]
     shards = tmp_path / "shards"
     shards.mkdir()
     for s in range(3):
@@ -109,17 +118,18 @@ def test_a_folder_gone_after_planning_is_a_row_not_a_crash(tmp_path):
 def test_repeated_ids_and_files_are_caught_across_the_units_of_a_read_task(tmp_path):
     for name in ("letter.pdf", "report.pdf", "scan.pdf"):
         write_pdf(tmp_path / name, text_pages([name]))
-    manifest = tmp_path / "dups.parquet"
-    groups = [[("a", "letter.pdf"), ("b", "report.pdf"), ("c", None), ("d", "")],
-              [("a", "scan.pdf"), ("e", str(tmp_path)), ("f", "file:///etc/hostname"), ("g", "letter.pdf")]]
-    with pq.ParquetWriter(manifest, pa.schema([("doc_id", pa.string()), ("path", pa.string())])) as w:
-        for rows in groups:
-            w.write_table(pa.table({"doc_id": [r[0] for r in rows], "path": [r[1] for r in rows]}))
-    cfg = InputConfig(manifest=str(manifest))
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    groups = [[("a", "../letter.pdf"), ("b", "../report.pdf"), ("c", None), ("d", "")],
+              [("a", "../scan.pdf"), ("e", str(tmp_path)), ("f", "file:///etc/hostname"), ("g", "../letter.pdf")]]
+    for i, rows in enumerate(groups):
+        pq.write_table(pa.table({"doc_id": [r[0] for r in rows], "path": [r[1] for r in rows]}), shards / f"part-{i}.parquet")
+    manifest = shards / "part-1.parquet"
+    cfg = InputConfig(manifest=str(shards))
     units = plan_units(cfg, parallelism=2)
-    assert [u.row_groups for u in units] == [(0,), (1,)]  # two units, read by one task below
+    assert len(units) == 2  # one per shard, read by one task below
     rows = {r["doc_id"]: r for b in _blocks(units, cfg, None, 3, None, frozenset(), []) for r in b.to_pylist()}
-    assert len(rows) == 8 and rows["a"]["source"] == str(tmp_path / "letter.pdf") and rows["a"]["error_code"] is None
-    assert rows["a#repeat=2"]["error_code"] == "duplicate" and rows["a#repeat=2"]["source"] == str(tmp_path / "scan.pdf")
+    assert len(rows) == 8 and rows["a"]["source"] == str(shards / "../letter.pdf") and rows["a"]["error_code"] is None
+    assert rows["a#repeat=2"]["error_code"] == "duplicate" and rows["a#repeat=2"]["source"] == str(shards / "../scan.pdf")
     assert rows["g"]["error_code"] == "duplicate" and "'a'" in rows["g"]["error"]
-    assert rows["f"]["error_code"] == "invalid_input" and f"manifest {manifest} row 7:" in rows["f"]["error"]
+    assert rows["f"]["error_code"] == "invalid_input" and f"manifest {manifest} row 3:" in rows["f"]["error"]
