@@ -28,8 +28,8 @@ class ErrorCode(str, enum.Enum):
     INTERNAL = "internal"  # an unexpected error while processing this document; see ``error``
     TIMEOUT = "timeout"  # it exceeded a wall-time bound (render_timeout, page_timeout, the engine's doc_timeout)
     TOO_COMPLEX = "too_complex"  # rendering or repairing it exceeded the memory bound (render_memory_limit)
-    INVALID_INPUT = "invalid_input"  # the input itself is unusable: a manifest row without a path, a scheme not allowed
-    DUPLICATE = "duplicate"  # the same file as another input, processed under that input's doc_id (named in error)
+    INVALID_INPUT = "invalid_input"  # the input itself is unusable: a manifest line that is not JSON, a row without a path, a scheme not allowed
+    DUPLICATE = "duplicate"  # the same file as another input, processed under that input's doc_id (named in error); or a doc_id listed already
     NEEDS_OCR = "needs_ocr"  # status needs_ocr: pages with ink but no text (a scan read by the text layer)
     ENGINE_UNAVAILABLE = "engine_unavailable"  # pages failed because the model engine or endpoint did not answer
 

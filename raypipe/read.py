@@ -20,7 +20,7 @@ from typing import Iterable, Optional
 
 import pyarrow as pa
 
-from raypipe.listing import Document, Unit, documents
+from raypipe.listing import Document, Seen, Unit, documents
 from raypipe.schema import DOCUMENT
 
 CHUNK = 1024  # documents per table a read task yields (cut to docs_per_block rows by the repartition after it)
@@ -48,10 +48,12 @@ def _table(docs: list[Document]) -> pa.Table:
 
 
 def _blocks(units: list[Unit], cfg, storage, rows: int, shard, skip: frozenset, extra: list[Document]) -> Iterable[pa.Table]:
-    """The units' documents as tables of ``rows`` rows (the last may hold fewer)."""
+    """The units' documents as tables of ``rows`` rows (the last may hold fewer). Repeated ids and files are
+    caught across all of the task's units (one :class:`~raypipe.listing.Seen`)."""
     buffered: list[Document] = list(extra)
+    seen = Seen()
     for unit in units:
-        for doc in documents(unit, cfg, storage):
+        for doc in documents(unit, cfg, storage, seen):
             if doc.doc_id in skip or not in_shard(doc.doc_id, shard):
                 continue
             buffered.append(doc)

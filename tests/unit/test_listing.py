@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -12,7 +13,7 @@ from samples import text_pages, write_pdf
 
 from raypipe.config import InputConfig
 from raypipe.errors import InputError
-from raypipe.listing import list_documents
+from raypipe.listing import input_roots, list_documents
 
 
 def ids(**cfg) -> list[str]:
@@ -106,8 +107,9 @@ def test_a_name_that_is_not_utf8_becomes_a_row_not_a_crash(tmp_path):
     with open(bad, "wb") as f:
         f.write(b"%PDF-1.4")
     docs = {d.doc_id: d for d in list_documents(InputConfig(inputs=[str(root)]))}
-    assert set(docs) == {"fine.pdf", "caf\\xe9-latin1.pdf"}
-    row = docs["caf\\xe9-latin1.pdf"]
+    [escaped] = set(docs) - {"fine.pdf"}
+    assert escaped.startswith("caf\\xe9-latin1.pdf#non-utf8=")
+    row = docs[escaped]
     assert row.error_code == "read_error" and "not valid UTF-8" in row.error
     row.doc_id.encode("utf-8") and row.source.encode("utf-8")  # both can go into an Arrow table
 
@@ -148,7 +150,7 @@ def test_manifest_rows_without_a_path_or_outside_the_allow_list_become_rows(gene
     docs = {d.doc_id: d for d in list_documents(InputConfig(manifest=str(manifest)))}
     assert docs["fine"].error_code is None
     assert docs["no-path"].error_code == "invalid_input" and "no path" in docs["no-path"].error
-    assert docs[f"{manifest}#row=2"].error_code == "invalid_input"  # no id either: named by its row
+    assert docs[f"{manifest}#line=2"].error_code == "invalid_input"  # no id either: named by its line
     assert "None" not in docs and all(d.source != "None" for d in docs.values())
     assert docs["file-uri"].error_code == "invalid_input" and "--allow-file-uris" in docs["file-uri"].error
     assert docs["options"].error_code == "invalid_input" and "--allow-uri-options" in docs["options"].error
@@ -162,3 +164,165 @@ def test_command_line_uris_outside_the_allow_list_are_usage_errors(tmp_path):
         list_documents(InputConfig(inputs=[f"file://{tmp_path}"]))
     with pytest.raises(InputError, match="--allow-uri-options"):
         list_documents(InputConfig(inputs=["s3://bucket/prefix?endpoint_override=minio:9000"]))
+
+
+# --- bad manifests --------------------------------------------------------------------------------
+
+
+def _hostile_jsonl(generated) -> tuple[bytes, dict[int, str]]:
+    """A JSONL manifest of good lines around every kind of bad one: (its bytes, {bad line: what its error says})."""
+    good = str(generated / "one-page.pdf")
+    lines = [
+        json.dumps({"path": good, "doc_id": "first"}),
+        "this is not json",
+        json.dumps({"path": 5, "doc_id": "number-path"}),
+        json.dumps([good]),
+        json.dumps("a string"),
+        "",  # blank: no row
+        json.dumps({"path": good, "doc_id": ["a", "list"]}),
+        "[" * 100_000,  # nested deeper than the parser recurses
+        '{"path": "\\ud800.pdf", "doc_id": "surrogate"}',
+        json.dumps({"path": "x" * (2 << 20), "doc_id": "too-long"}),
+        '{"path": "three-pages.pdf", "doc_id": "tr',  # cut short
+        json.dumps({"path": "three-pages.pdf", "doc_id": "last"}),
+    ]
+    bad = {2: "not valid JSON", 3: "path is a number", 4: "an array, not a JSON object",
+           5: "a string, not a JSON object", 7: "doc_id is an array", 8: "nested too deeply",
+           9: "not valid UTF-8", 10: "longer than", 11: "not valid JSON"}
+    return ("\n".join(lines) + "\n").encode(), bad
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.zst"])
+def test_each_bad_manifest_line_is_one_invalid_row_and_the_lines_around_it_are_read(generated, tmp_path, suffix):
+    data, bad = _hostile_jsonl(generated)
+    manifest = tmp_path / f"m{suffix}"
+    codec = {".jsonl.gz": "gzip", ".jsonl.zst": "zstd"}.get(suffix)
+    if codec:
+        with pa.CompressedOutputStream(str(manifest), codec) as out:
+            out.write(data)
+    else:
+        manifest.write_bytes(data)
+    docs = {d.doc_id: d for d in list_documents(InputConfig(manifest=str(manifest)))}
+    assert len(docs) == 11  # every non-blank line, once
+    assert docs["first"].error_code is None and docs["last"].source == str(tmp_path / "three-pages.pdf")
+    for line, says in bad.items():
+        named = {2: f"{manifest}#line=2", 4: f"{manifest}#line=4", 5: f"{manifest}#line=5",
+                 7: f"{manifest}#line=7", 8: f"{manifest}#line=8", 10: f"{manifest}#line=10",
+                 11: f"{manifest}#line=11"}.get(line, {3: "number-path", 9: "surrogate"}.get(line))
+        row = docs[named]
+        assert row.error_code == "invalid_input", (line, row)
+        assert f"manifest {manifest} line {line}:" in row.error and says in row.error, (line, row.error)
+    pa.table({"doc_id": list(docs), "error": [d.error for d in docs.values()]})  # Arrow can hold every row
+
+
+def test_a_manifest_cut_short_lists_what_it_can_and_says_where_it_stopped(generated, tmp_path):
+    rows = [{"path": str(generated / "one-page.pdf"), "doc_id": f"d{i}"} for i in range(20_000)]
+    whole = tmp_path / "whole.jsonl.gz"
+    with pa.CompressedOutputStream(str(whole), "gzip") as out:
+        out.write("".join(json.dumps(r) + "\n" for r in rows).encode())
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    docs = list_documents(InputConfig(manifest=str(cut)))
+    broken = [d for d in docs if d.error_code == "invalid_input"]
+    assert len(broken) == 1 and "cannot be read from here on" in broken[0].error and str(cut) in broken[0].error
+    assert 0 < len(docs) - 1 < 20_000
+
+
+def test_a_manifest_file_that_cannot_be_used_at_all_stops_before_the_run_naming_the_file(generated, tmp_path):
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    pq.write_table(pa.table({"path": [str(generated / "one-page.pdf")]}), shards / "part-0.parquet")
+    data = (shards / "part-0.parquet").read_bytes()
+    (shards / "part-1.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="part-1.parquet.*cannot be read as Parquet"):
+        list_documents(InputConfig(manifest=str(shards)))
+    (shards / "part-1.parquet").unlink()
+    (shards / "part-2.jsonl").write_text('\n\n{"file": "a.pdf"}\n{"path": "b.pdf"}\n')
+    with pytest.raises(InputError, match=r"part-2.jsonl' has no 'path' field .*\['file'\]"):
+        list_documents(InputConfig(manifest=str(shards)))
+    (shards / "part-2.jsonl").unlink()
+    pq.write_table(pa.table({"path": [1, 2]}), shards / "part-3.parquet")
+    with pytest.raises(InputError, match="part-3.parquet.*'path' column holds int64"):
+        list_documents(InputConfig(manifest=str(shards)))
+    (shards / "part-3.parquet").unlink()
+    (shards / "part-4.jsonl.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(InputError, match="part-4.jsonl.gz' cannot be read"):
+        list_documents(InputConfig(manifest=str(shards)))
+
+
+def test_parquet_rows_are_numbered_from_the_files_first_row_across_row_groups(generated, tmp_path):
+    manifest = tmp_path / "m.parquet"
+    with pq.ParquetWriter(manifest, pa.schema([("doc_id", pa.string()), ("path", pa.string())])) as w:
+        for part in range(3):
+            w.write_table(pa.table({"doc_id": [f"{part}-{i}" for i in range(4)],
+                                    "path": ["file:///etc/hostname" if part == 1 and i == 2 else "x.pdf" for i in range(4)]}))
+    docs = {d.doc_id: d for d in list_documents(InputConfig(manifest=str(manifest)))}
+    assert f"manifest {manifest} row 7: file:// URIs are not allowed" in docs["1-2"].error
+
+
+# --- names that look like globs, inputs inside inputs ----------------------------------------------
+
+
+def test_a_path_that_exists_is_read_as_itself_even_with_glob_characters(tmp_path):
+    folder = tmp_path / "in"
+    write_pdf(folder / "[Smith] Paper.pdf", text_pages(["Smith"]))
+    write_pdf(folder / "S Paper.pdf", text_pages(["S"]))  # what [Smith] would match as a glob
+    write_pdf(folder / "Books [2019]" / "a.pdf", text_pages(["a"]))
+    write_pdf(folder / "what? *really*.pdf", text_pages(["q"]))
+    [doc] = list_documents(InputConfig(inputs=[str(folder / "[Smith] Paper.pdf")]))
+    assert (doc.doc_id, doc.source) == ("[Smith] Paper.pdf", str(folder / "[Smith] Paper.pdf"))
+    assert ids(inputs=[str(folder / "Books [2019]")]) == ["a.pdf"]
+    assert ids(inputs=[str(folder / "what? *really*.pdf")]) == ["what? *really*.pdf"]
+    assert input_roots(InputConfig(inputs=[str(folder / "Books [2019]")])) == [str(folder / "Books [2019]")]
+    # a path that does not exist is a glob
+    assert ids(inputs=[str(folder / "[RS]*.pdf")]) == ["S Paper.pdf"]
+    with pytest.raises(InputError, match="does not exist"):
+        list_documents(InputConfig(inputs=[str(tmp_path / "gone" / "[x]*.pdf")]))
+
+
+def test_an_input_inside_another_is_refused_naming_both(tmp_path):
+    data = tmp_path / "data"
+    write_pdf(data / "sub" / "x.pdf", text_pages(["x"]))
+    os.symlink(data / "sub", tmp_path / "another-way-in")
+    for inner in [data / "sub", data / "sub" / "x.pdf", tmp_path / "another-way-in"]:
+        for order in ([data, inner], [inner, data]):
+            with pytest.raises(InputError, match=re.escape(f"input '{inner}' lies inside input '{data}'")):
+                list_documents(InputConfig(inputs=[str(p) for p in order]))
+    with pytest.raises(InputError, match="name the same files"):
+        list_documents(InputConfig(inputs=[str(data), str(data) + "/"]))
+    write_pdf(tmp_path / "data-2" / "y.pdf", text_pages(["y"]))  # a sibling whose name starts the same
+    assert ids(inputs=[str(data), str(tmp_path / "data-2")]) == ["sub/x.pdf", "y.pdf"]
+
+
+# --- ids that could repeat ---------------------------------------------------------------------------
+
+
+def test_an_undecodable_name_never_takes_the_id_of_a_real_one(tmp_path):
+    root = tmp_path / "sub"
+    root.mkdir()
+    with open(os.path.join(os.fsencode(root), b"bad\xffname.pdf"), "wb") as f:
+        f.write(b"%PDF-1.4 undecodable")
+    (root / "bad\\xffname.pdf").write_bytes(b"%PDF-1.4 literal")  # spelled as the escape of the other
+    docs = list_documents(InputConfig(inputs=[str(root)]))
+    assert len(docs) == 2 and len({d.doc_id for d in docs}) == 2
+    literal = {d.doc_id: d for d in docs}["bad\\xffname.pdf"]
+    assert literal.error_code is None and literal.source == str(root / "bad\\xffname.pdf")
+
+
+def test_a_repeated_doc_id_is_a_duplicate_row_of_its_own_never_a_second_row_with_that_id(generated, tmp_path):
+    manifest = tmp_path / "m.jsonl"
+    rows = [{"path": str(generated / "one-page.pdf"), "doc_id": "a"},
+            {"path": str(generated / "rotated.pdf"), "doc_id": "a"},
+            {"path": str(generated / "three-pages.pdf"), "doc_id": "a#repeat=2"},  # takes the name a repeat would
+            {"path": str(generated / "blank-page.pdf"), "doc_id": "a"},
+            {"path": None, "doc_id": "a"}]
+    manifest.write_text("\n".join(json.dumps(r) for r in rows))
+    docs = list_documents(InputConfig(manifest=str(manifest)))
+    by_id = {d.doc_id: d for d in docs}
+    assert len(docs) == 5 and len(by_id) == 5  # a row each, no id twice
+    assert by_id["a"].source == str(generated / "one-page.pdf") and by_id["a"].error_code is None
+    assert by_id["a#repeat=2"].source == str(generated / "rotated.pdf")
+    assert by_id["a#repeat=2"].error_code == "duplicate" and "'a' was listed already" in by_id["a#repeat=2"].error
+    assert by_id["a#repeat=2#repeat=2"].source == str(generated / "three-pages.pdf")
+    assert by_id["a#repeat=3"].source == str(generated / "blank-page.pdf")
+    assert by_id["a#repeat=4"].error_code == "invalid_input" and "no path" in by_id["a#repeat=4"].error
