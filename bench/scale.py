@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+from helpers import session_pids  # noqa: E402  (the tests' process-session reader)
 from samples import pdf_bytes, text_pages  # noqa: E402  (the tests' PDF generator)
 
 ROWS_PER_FILE = 64
@@ -89,19 +90,6 @@ def committed_output(out: Path, manifest: Path) -> None:
                  "engine": "text-layer"} for d, s in zip(ids[chunk], paths[chunk])]
         pq.write_table(pa.Table.from_pylist(rows, schema=OUTPUT), out / f"{base}-0.parquet")
     pq.write_table(pa.table({"doc_id": ids}), out / "_raypipe" / "checkpoint" / f"{run}_compacted.parquet")
-
-
-def session_pids(sid: int) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid:
-                pids.append(int(entry))
-    return pids
 
 
 def peak_rss_mib(pid: int) -> float:

@@ -608,3 +608,43 @@ class MalformedChatServer(FlakyChatServer):
                     time.sleep(DRIP_SECONDS)
 
         return Handler
+
+
+# --- a page as the render stage sees it ----------------------------------------------------------
+
+
+def page_evidence(pdf: bytes):
+    """The router's evidence for the first page of ``pdf``, gathered as the render stage gathers it."""
+    import pypdfium2 as pdfium
+
+    from raypipe.config import RenderConfig
+    from raypipe.pdf.evidence import gather
+    from raypipe.pdf.pages import page_size, page_text
+
+    document = pdfium.PdfDocument(pdf)
+    try:
+        page = document[0]
+        scale, _, _ = page_size(*page.get_size(), RenderConfig())
+        image = page.render(scale=scale, rev_byteorder=True).to_pil()
+        textpage = page.get_textpage()
+        try:
+            return gather(page, textpage, image, page_text(page))
+        finally:
+            textpage.close()
+    finally:
+        document.close()
+
+
+def layout_pages(pages):
+    """raypipe.pdf.layout's pages of a document built from bench/quality_pages.py's ``pages``."""
+    import pypdfium2 as pdfium
+    from quality_pages import pdf_bytes
+
+    from raypipe.pdf.layout import extract_pages
+
+    pdf = pdfium.PdfDocument(pdf_bytes(pages))
+    try:
+        return extract_pages(pdf)
+    finally:
+        pdf.close()
+

@@ -4,28 +4,15 @@ rotated pages and through form XObjects), invisible text, unmapped glyphs, and t
 from __future__ import annotations
 
 import numpy as np
-import pypdfium2 as pdfium
 import pytest
 import router_pages as rp  # noqa: E402
+from helpers import page_evidence
 
-from raypipe.config import RenderConfig  # noqa: E402
-from raypipe.pdf.evidence import PageEvidence, arrow_type, gather, text_counts  # noqa: E402
-from raypipe.pdf.pages import page_size, page_text  # noqa: E402
+from raypipe.pdf.evidence import PageEvidence, arrow_type, text_counts  # noqa: E402
 
 
 def evidence(pdf: bytes) -> PageEvidence:
-    document = pdfium.PdfDocument(pdf)
-    try:
-        page = document[0]
-        scale, _, _ = page_size(*page.get_size(), RenderConfig())
-        image = page.render(scale=scale, rev_byteorder=True).to_pil()
-        textpage = page.get_textpage()
-        try:
-            return gather(page, textpage, image, page_text(page))
-        finally:
-            textpage.close()
-    finally:
-        document.close()
+    return page_evidence(pdf)
 
 
 RUNS = rp.prose_page(rp.texts.PROSE["en"], "Otters return to the river")

@@ -9,9 +9,10 @@ import re
 
 import pypdfium2 as pdfium
 import pytest
+from helpers import layout_pages
 from quality_pages import SOFT_HYPHEN, Flow, Frame, Page, Rule, Text, pdf_bytes  # noqa: E402
 
-from raypipe.pdf.layout import analyse_page, compose, extract_pages, running_furniture
+from raypipe.pdf.layout import analyse_page, compose, running_furniture
 
 WORDS = ("archive harbour ledger survey council meadow station bridge record river valley tramway "
          "embankment observatory telescope bakery oven railway timetable junction").split()
@@ -30,11 +31,7 @@ def sentences(n: int, start: int = 0) -> list[str]:
 
 
 def extract(pages: list[Page]):
-    pdf = pdfium.PdfDocument(pdf_bytes(pages))
-    try:
-        return extract_pages(pdf)
-    finally:
-        pdf.close()
+    return layout_pages(pages)
 
 
 def paragraphs(text: str) -> list[str]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pypdfium2 as pdfium
 import pytest
-from quality_pages import Page, Text, pdf_bytes
+from helpers import layout_pages
+from quality_pages import Page, Text
 
 from raypipe.pdf.layout import extract_pages
 
@@ -24,11 +25,7 @@ def body(n: int) -> list[str]:
 
 
 def extract(pages: list[Page]):
-    pdf = pdfium.PdfDocument(pdf_bytes(pages))
-    try:
-        return extract_pages(pdf)
-    finally:
-        pdf.close()
+    return layout_pages(pages)
 
 
 def page_of(lines: list[str], size: float = 11, top: float = 740, width: float = 612, height: float = 792) -> Page:

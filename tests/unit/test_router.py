@@ -8,30 +8,17 @@ import dataclasses
 import random
 
 import numpy as np
-import pypdfium2 as pdfium
 import pytest
 import router_pages as rp  # noqa: E402
+from helpers import page_evidence
 
-from raypipe.config import RenderConfig  # noqa: E402
 from raypipe.engines import router  # noqa: E402
 from raypipe.engines.router import decide, implausibility  # noqa: E402
-from raypipe.pdf.evidence import PageEvidence, gather  # noqa: E402
-from raypipe.pdf.pages import page_size, page_text  # noqa: E402
+from raypipe.pdf.evidence import PageEvidence  # noqa: E402
 
 
 def route(pdf: bytes, min_chars: int = 64, **kwargs) -> tuple[bool, str]:
-    document = pdfium.PdfDocument(pdf)
-    try:
-        page = document[0]
-        scale, _, _ = page_size(*page.get_size(), RenderConfig())
-        image = page.render(scale=scale, rev_byteorder=True).to_pil()
-        textpage = page.get_textpage()
-        try:
-            return decide(gather(page, textpage, image, page_text(page)), min_chars, **kwargs)
-        finally:
-            textpage.close()
-    finally:
-        document.close()
+    return decide(page_evidence(pdf), min_chars, **kwargs)
 
 
 BODIES = dict(rp._bodies())
