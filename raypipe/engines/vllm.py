@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 import uuid
 from functools import partial
 from typing import AsyncIterator, Callable, Optional
@@ -127,6 +128,27 @@ async def collect(stream: AsyncIterator, check_every: int, is_loop: Callable[[st
     return Generation("".join(pieces), finish, prompt_tokens, tokens)
 
 
+ENGINE_START_TRIES = 3  # engine processes started per actor start before the actor gives up
+ENGINE_START_PAUSE = 5.0  # seconds before the second try, doubled for each next one
+
+
+def _start_engine(start):
+    """``start()``, tried again when the engine process dies while it loads (killed, out of memory, a
+    GPU whose memory a killed predecessor still holds): the RuntimeError vLLM raises then would otherwise
+    end the actor's start, and Ray does not restart an actor whose start raised, so the run would fail.
+    A wrong option is a ValueError and is not retried."""
+    for attempt in range(1, ENGINE_START_TRIES + 1):
+        try:
+            return start()
+        except RuntimeError as e:
+            if attempt == ENGINE_START_TRIES:
+                raise
+            pause = ENGINE_START_PAUSE * 2 ** (attempt - 1)
+            logging.getLogger("raypipe").warning("the vLLM engine did not start (%s); try %d of %d in %g s",
+                                                 e, attempt + 1, ENGINE_START_TRIES, pause)
+            time.sleep(pause)
+
+
 class VLLMInfer(PageEngine):
     """Class UDF for ``map_batches`` on an actor pool; one vLLM ``AsyncLLMEngine`` per actor."""
 
@@ -145,8 +167,8 @@ class VLLMInfer(PageEngine):
         trust = self.cfg.vllm.trust_remote_code
         self.prompt = _chat_prompt(self.preset.model, self.preset.prompt, self.preset.image_first, trust)
         self.engine_stats = EngineStats()
-        self.engine = AsyncLLMEngine.from_engine_args(AsyncEngineArgs(**engine_args(spec)),
-                                                      stat_loggers=[stat_logger(self.engine_stats)])
+        self.engine = _start_engine(lambda: AsyncLLMEngine.from_engine_args(
+            AsyncEngineArgs(**engine_args(spec)), stat_loggers=[stat_logger(self.engine_stats)]))
         self.limits = resolved_limits(self.engine)
         logging.getLogger("raypipe").info("vLLM engine resolved %s", self.limits)
         self.reporter: Optional[asyncio.Task] = None

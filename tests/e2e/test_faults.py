@@ -112,8 +112,9 @@ def test_actor_guard_refuses_a_document_past_its_attempts(ray_local):
 
 @needs_vllm_cpu
 def test_inference_actor_and_engine_killed_mid_run(tiny_model, tmp_path):
-    """SIGKILL the inference actor's process mid-run, then the replacement's vLLM engine process: the
-    run still finishes with every document once, each page with the model's answer."""
+    """SIGKILL the inference actor's process mid-run, then the replacement's vLLM engine process, then
+    the next engine while it loads: the run still finishes with every document once, each page with
+    the model's answer."""
     import tiny_vl
 
     docs = tmp_path / "in"
@@ -141,7 +142,12 @@ def test_inference_actor_and_engine_killed_mid_run(tiny_model, tmp_path):
                  "a data file from the replacement")
         assert proc.poll() is None, "the run ended before the engine could be killed"
         os.kill(second[0], signal.SIGKILL)
+        # the next engine is killed as soon as it appears, while it loads: the actor starts another
+        seen = {*first_engines, *second}
+        third = wait_for(lambda: [p for p in find_processes(proc.pid, engine) if p not in seen], 300, "a third engine")
+        os.kill(third[0], signal.SIGKILL)
         assert proc.wait(timeout=900) == 0, log.read_text()[-4000:]
+        assert "the vLLM engine did not start" in log.read_text()
     finally:
         if proc.poll() is None:
             for pid in session_pids(proc.pid):
