@@ -156,6 +156,12 @@ def checkpoint_config(folder: OutputFolder, shard=None):
     )
 
 
+# CPUs of a write task. Ray Data reserves each stage's smallest need upstream first; at Ray's default of
+# 1, a local Ray of 4 CPUs has none left for the writer, which then waits until the read ends — with a
+# 10 M-document manifest, no data file after minutes.
+WRITE_NUM_CPUS = 0.25
+
+
 def write(ds, cfg: OutputConfig, folder: OutputFolder, run_id: str) -> None:
     """Run the pipeline by writing it; returns when every file is closed. Every file is named
     ``RUN_...`` (``run_id`` is recorded under ``_raypipe/runs/``), which is how raypipe later proves
@@ -170,6 +176,7 @@ def write(ds, cfg: OutputConfig, folder: OutputFolder, run_id: str) -> None:
     if cfg.format == "parquet":
         codec = cfg.compression if cfg.compression not in (None, "none") else ("snappy" if cfg.compression is None else "none")
         ds.write_parquet(path, min_rows_per_file=cfg.rows_per_file, compression=codec, filesystem=filesystem,
-                         filename_provider=FilenameProvider(dataset_uuid=run_id, file_format="parquet"))
+                         filename_provider=FilenameProvider(dataset_uuid=run_id, file_format="parquet"),
+                         ray_remote_args={"num_cpus": WRITE_NUM_CPUS})
     else:
-        ds.write_datasink(_jsonl_datasink(path, cfg, run_id, filesystem))
+        ds.write_datasink(_jsonl_datasink(path, cfg, run_id, filesystem), ray_remote_args={"num_cpus": WRITE_NUM_CPUS})
