@@ -29,6 +29,13 @@ from raypipe.storage import is_uri, refusal, resolve
 GLOB_CHARS = re.compile(r"[*?\[]")
 
 
+def _char_class(body: str) -> str:
+    """A glob's ``[...]`` (its inside) as a regex class: ``[!...]`` negates, nothing matches '/'."""
+    negate = body.startswith("!")
+    body = (body[1:] if negate else body).replace("\\", "\\\\").replace("^", "\\^").replace("[", "\\[")
+    return f"[^/{body}]" if negate else f"(?!/)[{body}]"
+
+
 def glob_regex(pattern: str) -> str:
     """Translate a glob over '/'-separated relative paths: '**/' spans folders, '*' does not."""
     out, i = [], 0
@@ -46,12 +53,13 @@ def glob_regex(pattern: str) -> str:
             out.append("[^/]")
             i += 1
         elif pattern[i] == "[":
-            end = pattern.find("]", i + 1)
+            start = i + 2 if pattern.startswith("[!", i) else i + 1
+            end = pattern.find("]", start + 1 if pattern.startswith("]", start) else start)  # "[]a]": ']' is in it
             if end < 0:
                 out.append(re.escape(pattern[i]))
                 i += 1
             else:
-                out.append(pattern[i : end + 1])
+                out.append(_char_class(pattern[i + 1 : end]))
                 i = end + 1
         else:
             out.append(re.escape(pattern[i]))
@@ -176,24 +184,37 @@ def resolve_input(spec: str, cfg, storage) -> Input:
 # --- in a read task: walk -----------------------------------------------------------------------
 
 
+def _entries(path: str) -> list[os.DirEntry]:
+    with os.scandir(path) as it:
+        return sorted(it, key=lambda e: e.name)
+
+
 def _walk_local(path: str) -> Iterator[str]:
-    """Every non-folder path at or below ``path``, in sorted order, never into a symlinked folder."""
+    """Every non-folder path at or below ``path``, in sorted order, never into a symlinked folder. A
+    folder that cannot be listed is yielded as a path (its row says why). An explicit stack: a tree
+    thousands of levels deep is walked, not a RecursionError."""
     try:
         if not os.path.isdir(path) or os.path.islink(path):
             yield path
             return
-        with os.scandir(path) as it:
-            entries = sorted(it, key=lambda e: e.name)
+        stack = [iter(_entries(path))]
     except OSError:
         yield path
         return
-    for entry in entries:
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+            continue
         try:
             into = entry.is_dir(follow_symlinks=False)
         except OSError:
             into = False
         if into:
-            yield from _walk_local(entry.path)
+            try:
+                stack.append(iter(_entries(entry.path)))
+            except OSError:
+                yield entry.path
         elif not (entry.is_symlink() and _is_dir(entry.path)):  # a symlinked folder: not followed
             yield entry.path
 

@@ -27,4 +27,6 @@ class Unit:
     entries: tuple[str, ...] = ()  # tree: top-level names to walk; files: inner paths; manifest: [file]
     pattern: Optional[str] = None  # tree of a glob: regex the relative path must match
     row_groups: Optional[tuple[int, ...]] = None  # manifest Parquet: the row groups of this unit
+    rows: Optional[int] = None  # manifest Parquet: the rows of this unit, known before it is read
+    prefix: str = ""  # manifest: the start of ids made from relative paths (a shard's folder in a folder of shards)
     slot: Optional[tuple[int, int]] = None  # tree without entries: (i, k), the top-level names hashing to slot i of k

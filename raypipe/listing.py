@@ -126,19 +126,30 @@ def _same_file_key(src: str) -> str:
 class Seen:
     """The doc_ids and files one read task has listed, across all its units: a repeated doc_id becomes a
     ``duplicate`` row under a new id, one file under a second id a ``duplicate`` row naming the first.
-    Forgets everything once it holds ``limit`` ids, so its memory stays bounded."""
+    Forgets the ids and files once it holds ``limit`` ids, so its memory stays bounded (call
+    :meth:`room` before a unit of known size to keep the whole unit within one memory). A listed id
+    spelled like a name it made up (``ID#repeat=N``) is itself a repeat: no id is ever given twice."""
 
     def __init__(self, limit: int = SEEN_LIMIT) -> None:
         self.limit = limit
         self.ids: set[str] = set()
         self.files: dict[str, str] = {}
-        self.repeats: dict[str, int] = {}
+        self.repeats: dict[str, int] = {}  # id -> last N given, kept across forgetting (so no name twice)
+
+    def forget(self) -> None:
+        self.ids.clear()
+        self.files.clear()
+        if len(self.repeats) >= self.limit:
+            self.repeats.clear()
+
+    def room(self, rows: int) -> None:
+        """Forget now if ``rows`` more ids would not fit, so that a unit of that size is checked whole."""
+        if self.ids and len(self.ids) + rows > self.limit:
+            self.forget()
 
     def check(self, doc: Document) -> Document:
         if len(self.ids) >= self.limit:
-            self.ids.clear()
-            self.files.clear()
-            self.repeats.clear()
+            self.forget()
         if doc.doc_id in self.ids:
             count = self.repeats.get(doc.doc_id, 1) + 1
             while f"{doc.doc_id}#repeat={count}" in self.ids:

@@ -102,6 +102,9 @@ def _check_jsonl(fs: pafs.FileSystem, path: str, shown: str) -> None:
         with fs.open_input_stream(path, compression=_codec(path)) as f:
             for _, line in lines(f.read):
                 if line is None or line.strip():
+                    if line is not None and line.lstrip().startswith(b"["):
+                        raise InputError(f"manifest file {shown!r} starts with a JSON array: a manifest holds one "
+                                         "JSON object per line (JSON Lines)")
                     row, _ = _parse(line) if line is not None else (None, None)
                     if row is not None and "path" not in row and "source" not in row:
                         raise InputError(f"manifest file {shown!r} has no 'path' field (its first row's keys: "
@@ -169,14 +172,20 @@ def plan_manifest(manifest: str, storage, parallelism: int) -> list[Unit]:
     else:
         raise InputError(f"manifest {manifest!r} does not exist")
     units = []
+    top = inner.rstrip("/") if info.type == pafs.FileType.Directory else inner.rsplit("/", 1)[0]
     for path in files:
         folder, shown = path.rsplit("/", 1)[0], _shown(manifest, path)
+        # ids of relative paths are relative to the manifest's top folder: two shards in two folders that
+        # both list "a.pdf" name two files, with two ids
+        prefix = folder[len(top):].strip("/")
+        prefix = prefix + "/" if prefix else ""
         if path.endswith(".parquet"):
-            units += [Unit("manifest", manifest, folder, (path,), row_groups=part)
-                      for part in _parts(_check_parquet(fs, path, shown), parallelism)]
+            groups = _check_parquet(fs, path, shown)
+            units += [Unit("manifest", manifest, folder, (path,), row_groups=part, rows=sum(groups[g] for g in part),
+                           prefix=prefix) for part in _parts(groups, parallelism)]
         else:
             _check_jsonl(fs, path, shown)
-            units.append(Unit("manifest", manifest, folder, (path,)))
+            units.append(Unit("manifest", manifest, folder, (path,), prefix=prefix))
     return units
 
 
@@ -205,26 +214,35 @@ def _jsonl_rows(fs: pafs.FileSystem, path: str) -> Iterator[Row]:
 
 
 def _parquet_rows(fs: pafs.FileSystem, path: str, groups: tuple[int, ...]) -> Iterator[Row]:
+    """The rows of ``groups``; a row group that cannot be read is one row saying so, and the next is read."""
     import pyarrow.parquet as pq
 
-    row = 0
+    failed = (OSError, pa.ArrowException, UnicodeDecodeError)
+    f = None
     try:
-        with fs.open_input_file(path) as f:
-            parquet = pq.ParquetFile(f)
-            names = parquet.schema_arrow.names
-            column = "path" if "path" in names else "source"
-            columns = [column] + (["doc_id"] if "doc_id" in names else [])
-            for group in groups:
-                row = sum(parquet.metadata.row_group(g).num_rows for g in range(group))
+        f = fs.open_input_file(path)
+        parquet = pq.ParquetFile(f)
+    except failed as e:
+        if f is not None:
+            f.close()
+        yield Row("row 1", f"{path}#row=1", None, None, f"the file cannot be read ({e}); none of its rows was listed")
+        return
+    with f:
+        names = parquet.schema_arrow.names
+        column = "path" if "path" in names else "source"
+        columns = [column] + (["doc_id"] if "doc_id" in names else [])
+        for group in groups:
+            row = sum(parquet.metadata.row_group(g).num_rows for g in range(group))
+            try:
                 for batch in parquet.iter_batches(batch_size=65536, row_groups=[group], columns=columns):
                     paths = batch.column(column).to_pylist()
                     ids = batch.column("doc_id").to_pylist() if "doc_id" in names else [None] * len(paths)
                     for doc_id, value in zip(ids, paths):
                         row += 1
                         yield Row(f"row {row}", f"{path}#row={row}", doc_id, value)
-    except (OSError, pa.ArrowException, UnicodeDecodeError) as e:
-        yield Row(f"row {row + 1}", f"{path}#row={row + 1}", None, None,
-                  f"the file cannot be read from here on ({e}); the rest of its row group was not listed")
+            except failed as e:
+                yield Row(f"row {row + 1}", f"{path}#row={row + 1}", None, None,
+                          f"row group {group} cannot be read from here on ({e}); the rest of it was not listed")
 
 
 def _text_problem(value: object, what: str) -> Optional[str]:
@@ -254,7 +272,8 @@ def manifest_documents(unit: Unit, cfg, storage) -> Iterator[Document]:
         bad_id, bad_path = _text_problem(doc_id, "doc_id"), _text_problem(value, "path")
         problem = row.problem or bad_id or bad_path or refusal(value, cfg.allow_file_uris, cfg.allow_uri_options)
         if doc_id is None or bad_id:
-            doc_id = value if problem is None else row.fallback
+            relative_path = problem is None and not is_uri(value) and not os.path.isabs(value)
+            doc_id = (unit.prefix + value if relative_path else value) if problem is None else row.fallback
         if problem is not None:
             kept = value if isinstance(value, str) and not bad_path and value.strip() else None
             yield Document(doc_id, kept, ErrorCode.INVALID_INPUT.value, f"manifest {shown} {row.where}: {problem}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -326,3 +327,89 @@ def test_a_repeated_doc_id_is_a_duplicate_row_of_its_own_never_a_second_row_with
     assert by_id["a#repeat=2#repeat=2"].source == str(generated / "three-pages.pdf")
     assert by_id["a#repeat=3"].source == str(generated / "blank-page.pdf")
     assert by_id["a#repeat=4"].error_code == "invalid_input" and "no path" in by_id["a#repeat=4"].error
+
+
+# --- globs, deep trees, damaged and oddly shaped manifests -----------------------------------------
+
+
+def test_glob_character_classes_mean_what_they_mean_in_a_shell(tmp_path):
+    for name in ("a.pdf", "b.pdf", "_draft.pdf", "!x.pdf"):
+        (tmp_path / name).write_bytes(b"%PDF-1.4")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.pdf").write_bytes(b"%PDF-1.4")
+    expect = lambda pattern: sorted(p.name for p in tmp_path.glob(pattern))  # noqa: E731  (Python's own glob)
+    for pattern in ("[!_]*.pdf", "[ab].pdf", "[]!_]*.pdf", "[!ab_]*.pdf"):
+        assert ids(inputs=[f"{tmp_path}/{pattern}"]) == expect(pattern), pattern
+
+
+def test_a_tree_thousands_of_levels_deep_is_listed_not_a_crash(tmp_path):
+    deep = str(tmp_path)
+    for _ in range(1_500):  # deeper than Python's recursion limit (os.makedirs recurses too)
+        deep += "/d"
+        os.mkdir(deep)
+    Path(deep, "bottom.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "top.pdf").write_bytes(b"%PDF-1.4")
+    try:
+        assert ids(inputs=[str(tmp_path)]) == ["d/" * 1_500 + "bottom.pdf", "top.pdf"]
+    finally:  # removed here, bottom up: pytest's own clean-up (shutil.rmtree) recurses and would fail on it
+        os.unlink(Path(deep, "bottom.pdf"))
+        while deep != str(tmp_path):
+            os.rmdir(deep)
+            deep = deep.rsplit("/", 1)[0]
+
+
+def test_a_damaged_parquet_row_group_costs_its_own_rows_only(tmp_path):
+    manifest = tmp_path / "m.parquet"
+    pq.write_table(pa.table({"path": [f"doc{i}.pdf" for i in range(30)]}), manifest, row_group_size=10,
+                   compression="none", use_dictionary=False)
+    offset = pq.ParquetFile(manifest).metadata.row_group(1).column(0).data_page_offset
+    data = bytearray(manifest.read_bytes())
+    data[offset : offset + 8] = b"\xff" * 8  # the page header of the second row group
+    manifest.write_bytes(bytes(data))
+    docs = list_documents(InputConfig(manifest=str(manifest)))
+    read = [d.doc_id for d in docs if d.error_code is None]
+    assert sorted(read) == sorted(f"doc{i}.pdf" for i in (*range(10), *range(20, 30)))
+    [broken] = [d for d in docs if d.error_code == "invalid_input"]
+    assert broken.doc_id == f"{manifest}#row=11" and "row group 1 cannot be read" in broken.error
+
+
+def test_relative_paths_in_shards_of_different_folders_are_different_documents(tmp_path):
+    for shard in ("s1", "s2"):
+        (tmp_path / "m" / shard).mkdir(parents=True)
+        write_pdf(tmp_path / "m" / shard / "a.pdf", text_pages([shard]))
+        (tmp_path / "m" / shard / "part.jsonl").write_text(json.dumps({"path": "a.pdf"}) + "\n")
+    (tmp_path / "m" / "top.jsonl").write_text(json.dumps({"path": "s1/a.pdf"}) + "\n")
+    docs = list_documents(InputConfig(manifest=str(tmp_path / "m")))
+    assert sorted((d.doc_id, d.source, d.error_code) for d in docs) == [
+        ("s1/a.pdf", str(tmp_path / "m/s1/a.pdf"), None),
+        # the top shard names s1/a.pdf again: the same id, so a repeat (ids made from paths are comparable)
+        ("s1/a.pdf#repeat=2", str(tmp_path / "m/s1/a.pdf"), "duplicate"),
+        ("s2/a.pdf", str(tmp_path / "m/s2/a.pdf"), None),
+    ]
+
+
+def test_a_json_array_is_refused_as_a_manifest_before_the_run(tmp_path):
+    (tmp_path / "m.json").write_text(json.dumps([{"path": "a.pdf"}, {"path": "b.pdf"}], indent=2))
+    with pytest.raises(InputError, match="m.json' starts with a JSON array"):
+        list_documents(InputConfig(manifest=str(tmp_path / "m.json")))
+
+
+def test_a_read_task_checks_a_small_parquet_manifest_whole_whatever_it_listed_before(tmp_path):
+    """The task's memory of ids is bounded; before a unit of known size that would overflow it, it
+    forgets, so a repeat inside that unit is still caught."""
+    from raypipe.listed import SEEN_LIMIT
+    from raypipe.listing import plan_units
+    from raypipe.read import _blocks
+
+    first, second = tmp_path / "first.parquet", tmp_path / "second.parquet"
+    pq.write_table(pa.table({"doc_id": [f"f{i}" for i in range(2_000)], "path": [f"f{i}.pdf" for i in range(2_000)]}), first)
+    rows = SEEN_LIMIT - 1_000
+    pq.write_table(pa.table({"doc_id": ["X" if i in (0, rows - 1) else f"s{i}" for i in range(rows)],
+                             "path": [f"s{i}.pdf" for i in range(rows)]}), second)
+    cfg = InputConfig(manifest=str(tmp_path))
+    units = plan_units(cfg)
+    assert len(units) == 2
+    listed = [d for table in _blocks(units, cfg, None, 1024, None, frozenset(), []) for d in table.to_pylist()]
+    assert len(listed) == 2_000 + rows
+    xs = [d for d in listed if d["doc_id"].startswith("X")]
+    assert [(d["doc_id"], d["error_code"]) for d in xs] == [("X", None), ("X#repeat=2", "duplicate")]
