@@ -25,7 +25,9 @@ Hazards a crawl brings end as rows, never as a crash or a hang:
 
 from __future__ import annotations
 
+import functools
 import os
+import stat
 from typing import Iterator, Optional
 
 from raypipe.crawl import (
@@ -119,8 +121,25 @@ def plan_units(cfg, storage=None, parallelism: int = 4) -> list[Unit]:
 # --- in a read task: list -----------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
+def _real_folder(folder: str) -> str:
+    return os.path.realpath(folder)
+
+
 def _same_file_key(src: str) -> str:
-    return src.rstrip("/") if is_uri(src) else os.path.realpath(src)
+    """What a path really names: its folder's real path (cached: one lookup per folder, not per file)
+    and its name, or the file's own real path when it is a symlink."""
+    if is_uri(src):
+        return src.rstrip("/")
+    folder, _, name = src.rpartition("/")
+    if not folder or name in ("", ".", ".."):
+        return os.path.realpath(src)
+    try:
+        if stat.S_ISLNK(os.lstat(src).st_mode):
+            return os.path.realpath(src)
+    except OSError:
+        pass
+    return os.path.join(_real_folder(folder), name)
 
 
 class Seen:
