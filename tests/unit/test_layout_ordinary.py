@@ -4,6 +4,7 @@ degrees off horizontal."""
 
 from __future__ import annotations
 
+import pytest
 from helpers import layout_pages
 from quality_pages import Page, Rule, Text, pdf_bytes
 
@@ -33,3 +34,44 @@ def test_rules_that_only_cross_are_no_table_and_the_page_keeps_its_furniture_apa
     rows = render_document(pdf_bytes([form_page(n) for n in (1, 2, 3)]), RenderConfig(), images=False)["pages"]
     assert [r["header"] for r in rows] == [HEADER] * 3
     assert all(HEADER not in r["text_layer"] for r in rows)
+
+
+ITEMS = ["The first item explains how the widget is attached to the frame.",
+         "The second item covers the electrical connections in some detail and runs on over a second line of its own.",
+         "The third item describes the cleaning and the regular maintenance.",
+         "The fourth item lists the spare parts that come with the package, and it too needs a second line here."]
+
+
+def list_page(marks: list[str], x: float, items: list[str] = ITEMS, width: float = 60) -> Page:
+    """A paragraph, a list with a hanging indent (mark at ``x``, text 18 pt right of it, an item
+    wrapped after ``width`` characters goes on under its text), a paragraph."""
+    out = [Text(72, 700, "This manual describes the installation of the widget in the following steps, "),
+           Text(72, 688, "which should be carried out in the order in which they are listed here:")]
+    y = 664.0
+    for mark, item in zip(marks, items):
+        out.append(Text(x, y, mark))
+        words, line = item.split(), ""
+        while words:
+            while words and len(line) + len(words[0]) < width:
+                line += words.pop(0) + " "
+            out.append(Text(x + 18, y, line.strip()))
+            line, y = "", y - 12
+        y -= 4
+    out.append(Text(72, y - 12, "After these steps the widget is ready for use and can be switched on."))
+    return Page(items=out)
+
+
+@pytest.mark.parametrize("marks,x", [(["\u2022"] * 4, 90), (["1.", "2.", "3.", "4."], 72), (["a)", "b)", "c)", "d)"], 72),
+                                     (["(i)", "(ii)", "(iii)", "(iv)"], 72), (["-"] * 4, 90)])
+def test_a_hanging_indent_list_keeps_each_mark_with_its_item(marks, x):
+    [page] = layout_pages([list_page(marks, x)])
+    paras = page.text.split("\n\n")
+    assert paras[1:5] == [f"{m} {item}" for m, item in zip(marks, ITEMS)], page.text
+    assert paras[-1].startswith("After these steps") and len(paras) == 6
+
+
+def test_short_items_in_a_hanging_indent_list_are_a_list_not_a_table():
+    items = ["Apples", "Pears and plums", "Cherries", "Quinces"]
+    [page] = layout_pages([list_page(["\u2022"] * 4, 90, items)])
+    assert page.tables == 0 and "|" not in page.text
+    assert page.text.split("\n\n")[1:5] == [f"\u2022 {item}" for item in items], page.text
