@@ -75,3 +75,29 @@ def test_short_items_in_a_hanging_indent_list_are_a_list_not_a_table():
     [page] = layout_pages([list_page(["\u2022"] * 4, 90, items)])
     assert page.tables == 0 and "|" not in page.text
     assert page.text.split("\n\n")[1:5] == [f"\u2022 {item}" for item in items], page.text
+
+
+QUESTIONS = ["Explain in your own words why the sky appears blue on a clear day and red at sunset.",
+             "Describe the water cycle and name the main processes that move water around.",
+             "Compare the structure of plant cells with that of animal cells in a short essay.",
+             "Outline the causes of the seasons and why they are reversed in the two hemispheres."]
+
+
+@pytest.mark.parametrize("heading", ["Question {}", "Invoice {}", "{}. Exercise"])
+@pytest.mark.parametrize("first", [1, 1001])
+def test_a_numbered_heading_one_per_page_stays_in_the_text(heading, first):
+    pages = [Page(items=[Text(72, 740, heading.format(first + p), 11, bold=True), Text(72, 716, q),
+                         Text(72, 704, "Write your answer in the space below (10 marks).")])
+             for p, q in enumerate(QUESTIONS)]
+    out = layout_pages(pages)
+    assert [p.header for p in out] == [""] * 4
+    assert [p.text.split("\n\n")[0] for p in out] == [heading.format(first + p) for p in range(4)]
+
+
+def test_a_running_head_led_by_the_page_number_still_goes():
+    pages = [Page(items=[Text(72, 760, f"{11 + p} Journal of Archives", 8), Text(72, 700, q),
+                         Text(72, 688, "Write your answer in the space below (10 marks).")])
+             for p, q in enumerate(QUESTIONS)]
+    out = layout_pages(pages)
+    assert [p.header for p in out] == [f"{11 + p} Journal of Archives" for p in range(4)]
+    assert all("Journal" not in p.text for p in out)
