@@ -4,11 +4,14 @@ degrees off horizontal."""
 
 from __future__ import annotations
 
+import pypdfium2 as pdfium
 import pytest
 from helpers import layout_pages
 from quality_pages import Page, Rule, Text, pdf_bytes
+from samples import angled_pdf
 
 from raypipe.config.render import RenderConfig
+from raypipe.pdf.layout import extract_pages
 from raypipe.pdf.pages import render_document
 
 HEADER = "ACME Ltd - Inspection report"
@@ -101,3 +104,34 @@ def test_a_running_head_led_by_the_page_number_still_goes():
     out = layout_pages(pages)
     assert [p.header for p in out] == [f"{11 + p} Journal of Archives" for p in range(4)]
     assert all("Journal" not in p.text for p in out)
+
+
+MINUTES = ["The committee met on Monday morning to review the summer programme.",
+           "Members welcomed the new warden and the museum's two new volunteers."]
+STAMP = "Approved: Mary Wellman, Warden of the Museum"
+DICKENS = ["It was the best of times, it was the worst of times, it was the age of wisdom,",
+           "it was the age of foolishness, it was the epoch of belief, it was the epoch of",
+           "incredulity, it was the season of Light, it was the season of Darkness, it was",
+           "the spring of hope, it was the winter of despair, we had everything before us."]
+
+
+def angled_text(lines) -> str:
+    pdf = pdfium.PdfDocument(angled_pdf(lines))
+    try:
+        [page] = extract_pages(pdf)
+    finally:
+        pdf.close()
+    return page.text
+
+
+@pytest.mark.parametrize("degrees", [2, 4, 8, 15, -6])
+def test_a_stamp_set_a_few_degrees_off_horizontal_keeps_its_words_whole(degrees):
+    text = angled_text([(72, 700 - 14 * k, 0, line, 10) for k, line in enumerate(MINUTES)]
+                       + [(150, 500, degrees, STAMP, 14)])
+    assert text.split("\n\n") == [" ".join(MINUTES), STAMP]
+
+
+@pytest.mark.parametrize("degrees", [0.5, 1.5, 2.2, 4.0])
+def test_a_paragraph_set_askew_reads_in_order(degrees):
+    text = angled_text([(72, 700 - 13 * k, degrees, line, 10) for k, line in enumerate(DICKENS)])
+    assert text == " ".join(DICKENS)
