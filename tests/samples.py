@@ -168,6 +168,24 @@ def text_pages(texts: list[str], **page_kwargs) -> list[SamplePage]:
     return [SamplePage(lines=tuple(t.splitlines()), **page_kwargs) for t in texts]
 
 
+def angled_pdf(lines: list[tuple[float, float, float, str, float]]) -> bytes:
+    """One Letter page of Helvetica lines (x, y, degrees counter-clockwise, text, size), each set
+    at its own angle about its start."""
+    import math
+
+    ops = []
+    for x, y, degrees, text, size in lines:
+        c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+        ops.append(b"BT /F1 %.1f Tf %.5f %.5f %.5f %.5f %.2f %.2f Tm (%s) Tj ET"
+                   % (size, c, s, -s, c, x, y, _escape(text)))
+    data = zlib.compress(b"\n".join(ops))
+    return pdf_file([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [5 0 R] /Count 1 >>",
+                     b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+                     b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data) + data + b"\nendstream",
+                     b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >>"
+                     b" /Contents 4 0 R >>"], 1)
+
+
 def write_pdf(path: str | Path, pages: list[SamplePage], **kwargs) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

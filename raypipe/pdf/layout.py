@@ -76,11 +76,12 @@ class _SpanBuilder:
         self.chars: list[str] = []
         self.space = False
         self.last = 0.0  # left edge of the last glyph added
+        self.band = (0.0, 0.0)  # bottom and top of the last full-size glyph (a line set askew climbs or falls)
 
     def add(self, ch: str, x0: float, y0: float, x1: float, y1: float) -> None:
         cur, h = self.cur, y1 - y0
         if cur is not None:
-            overlap = min(y1, cur.y1) - max(y0, cur.y0)
+            overlap = min(y1, self.band[1]) - max(y0, self.band[0])
             gap = x0 - cur.x1
             forward = x0 >= self.last - 0.1 * cur.size  # not before the previous glyph (a ligature's parts share one box)
             if overlap >= 0.5 * min(h, cur.y1 - cur.y0) and forward and gap < SPLIT_GAP * cur.size:
@@ -89,11 +90,14 @@ class _SpanBuilder:
                 self.chars.append(ch)
                 cur.x1 = max(cur.x1, x1)
                 if h > cur.size:  # a larger glyph on the line (a drop cap is rare; a superscript is smaller)
-                    cur.y0, cur.y1, cur.size = min(cur.y0, y0), max(cur.y1, y1), h
+                    cur.size = h
+                if h >= 0.8 * cur.size:
+                    cur.y0, cur.y1, self.band = min(cur.y0, y0), max(cur.y1, y1), (y0, y1)
                 self.space, self.last = False, x0
                 return
         self.end()
         self.cur, self.chars, self.space, self.last = Span("", x0, y0, x1, y1, h), [ch], False, x0
+        self.band = (y0, y1)
 
     def end(self) -> None:
         if self.cur is not None:
@@ -134,10 +138,8 @@ def _chars(textpage) -> dict[int, _SpanBuilder]:
             ch = unicodedata.normalize("NFKC", ch)
         if not box_of(tp, i, ref):
             continue
-        degrees = 0
-        if rect.right - rect.left > 0.85 * (rect.top - rect.bottom):  # wider than an upright glyph: turned?
-            angle = angle_of(tp, i)  # clockwise, in radians; -1 when unknown
-            degrees = -int(round(math.degrees(angle) / 5.0) * 5) % 360 if angle >= 0 else 0
+        angle = angle_of(tp, i)  # clockwise, in radians; -1 when unknown (every glyph: a line's all go one way)
+        degrees = -int(round(math.degrees(angle) / 5.0) * 5) % 360 if angle >= 0 else 0
         if degrees not in builders:
             builders[degrees], frames[degrees] = _SpanBuilder(), _frame(math.radians(degrees))
         if degrees:

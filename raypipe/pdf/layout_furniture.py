@@ -8,7 +8,9 @@ that slides share is) — on two pages only when it is set smaller than the text
 recto heads alternate; an instruction that two pages share is set as large as their text) — or, for the line next to the outermost one, when it is set
 smaller than the text on a fifth of the pages and at least three (a line of the text itself is
 not). The same text but for a number at its start or end that follows the pages ("Confidential
-draft, page 3") runs too; a sentence that merely names the page's number does not. A page number
+draft, page 3", "12 Journal of Archives") runs too; a sentence that merely names the page's number
+does not, nor does a heading whose number counts the things it names ("Question 3", "Invoice 1003",
+"3. Results": a number right after a word, unless that word is "page", or right before a full stop). A page number
 is a short line that is mostly the number — alone in the outermost line or beside running text
 there — and it must be plausible: "page N" and "N of M" forms are; a bare number (or a lower-case
 roman one) must be the page's own number, or follow the pages with the same offset on two pages
@@ -30,7 +32,9 @@ LARGER = 1.3  # and above this share, larger (glyph boxes of fonts of one size d
 _PAGE_NUMBER = re.compile(r"^(?P<word>page|p\.|seite|s\.)?\s*[-\u2013\u2014(\[]?\s*(?P<n>\d{1,4}|[ivxlc]{1,7})\s*"
                           r"[-\u2013\u2014)\]]?(?P<total>\s*(of|/|von)\s*\d{1,4})?$", re.IGNORECASE)
 _END_NUMBER = re.compile(r"(\d{1,4})(\s*(of|/|von)\s*\d{1,4})?[\s.)\]\-\u2013\u2014]*$")
-_START_NUMBER = re.compile(r"^[\s(\[\-\u2013\u2014]*(\d{1,4})\b")
+_START_NUMBER = re.compile(r"^[\s(\[\-\u2013\u2014]*(\d{1,4})\b(?![.)])")
+_PAGE_WORD = re.compile(r"\b(page|pages|pp?\.|pg\.|seite|s\.)\s*$")
+_AFTER_WORD = re.compile(r"[^\W\d_]\s*$")
 _ROMAN = [(100, "c"), (90, "xc"), (50, "l"), (40, "xl"), (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i")]
 
 
@@ -70,7 +74,11 @@ def _keys(text: str, page: int) -> list[tuple]:
     if not any(c.isalpha() for c in flat):
         return []
     keys = [(flat,)]
-    for m in (_START_NUMBER.search(flat), _END_NUMBER.search(flat)):
+    start, end = _START_NUMBER.search(flat), _END_NUMBER.search(flat)
+    if end is not None and not (end.group(2) or _PAGE_WORD.search(flat[:end.start(1)])) \
+            and _AFTER_WORD.search(flat[:end.start(1)]):
+        end = None  # "question 3": the number is the question's, not the page's
+    for m in (start, end):
         if m is not None:
             keys.append((flat[:m.start(1)] + "#" + flat[m.end(1):], int(m.group(1)) - page))
     return keys

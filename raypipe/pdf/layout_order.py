@@ -18,7 +18,8 @@ from typing import Callable, Optional
 
 GUTTER = 0.8  # white space between columns, in line heights
 _TERMINAL = tuple('.!?:;"\'\u201d\u2019)]')
-_LIST_MARK = re.compile(r"^([\u2022\u25cf\u25aa\u25e6\u2013*-]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s")
+_LIST_MARK = re.compile(r"^([\u2022\u25cf\u25aa\u25e6\u2013*-]|\(?\d{1,3}[.)]|\(?([a-z]|[ivx]{1,5})[.)])\s")
+_MARK_ONLY = re.compile(r"[\u2022\u25cf\u25aa\u25e6\u25a0\u25a1\u2013\u2014\u00b7*o-]|\(?(\d{1,3}|[a-zA-Z]|[ivxlc]{1,6})[.)]")
 
 
 @dataclasses.dataclass
@@ -59,6 +60,7 @@ class Line:
     y1: float
     size: float
     table: bool = False
+    hang: Optional[float] = None  # where the text of a list item starts, right of its mark
 
 
 def _core(b) -> tuple[float, float]:
@@ -110,7 +112,18 @@ def _columns(blocks: list[Block], gutter: float) -> list[list[Block]]:
     groups: list[list[Block]] = [[] for _ in range(len(cuts) + 1)]
     for b in blocks:
         groups[sum(1 for c in cuts if b.x0 >= c)].append(b)
-    return [g for g in groups if g]
+    groups = [g for g in groups if g]
+    k = 0
+    while k < len(groups) - 1:  # list marks set apart from their items' text (a hanging indent) are no column
+        if all(_mark(b) for b in groups[k]):
+            groups[k:k + 2] = [groups[k] + groups[k + 1]]
+        else:
+            k += 1
+    return groups
+
+
+def _mark(b: Block) -> bool:
+    return b.span is not None and _MARK_ONLY.fullmatch(b.span.text.strip()) is not None
 
 
 def _strips(blocks: list[Block]) -> list[list[Block]]:
@@ -173,8 +186,10 @@ def reading_order(blocks: list[Block], table: Optional[Callable] = None) -> list
             spans = sorted((b.span for b in row if b.span), key=lambda s: s.x0)
             if spans:
                 text = " ".join(s.text for s in spans)
+                hang = spans[1].x0 if len(spans) > 1 and _MARK_ONLY.fullmatch(spans[0].text.strip()) else None
                 lines.append(Line(text, min(s.x0 for s in spans), min(s.y0 for s in spans),
-                                  max(s.x1 for s in spans), max(s.y1 for s in spans), max(s.size for s in spans)))
+                                  max(s.x1 for s in spans), max(s.y1 for s in spans), max(s.size for s in spans),
+                                  hang=hang))
     return lines
 
 
@@ -200,9 +215,19 @@ def _new_paragraph(prev: Line, line: Line, ratio: Optional[float]) -> bool:
     pitch = prev.y0 - line.y0
     if pitch > (ratio * prev.size * 1.2 + 0.5 if ratio else 1.6 * prev.size):
         return True
-    if line.x0 > prev.x0 + 0.6 * prev.size or _LIST_MARK.match(line.text):
+    if _LIST_MARK.match(line.text):
+        return True
+    if line.x0 > prev.x0 + 0.6 * prev.size and not _hangs(prev, line):
         return True
     return ends and prev.x1 < line.x1 - 3 * size
+
+
+def _hangs(prev: Line, line: Line) -> bool:
+    """Whether ``line`` starts where the text of the list item on ``prev`` starts (its next line);
+    when the mark and the text are one span, anywhere up to three line heights right of the mark."""
+    if prev.hang is not None:
+        return abs(line.x0 - prev.hang) <= 0.3 * prev.size
+    return _LIST_MARK.match(prev.text) is not None and prev.x0 < line.x0 <= prev.x0 + 3 * prev.size
 
 
 def paragraphs(lines: list[Line]) -> list[str]:
@@ -221,5 +246,5 @@ def paragraphs(lines: list[Line]) -> list[str]:
             prev = line
         else:
             out[-1] = _join(out[-1], line.text)
-            prev = line
+            prev = dataclasses.replace(line, hang=line.x0) if _hangs(prev, line) else line
     return [p.replace("\x02", "-").strip() for p in out]

@@ -157,6 +157,8 @@ def _ruled(spans: list[Span], rules: list[tuple], unit: float) -> tuple[list[Blo
         bands, walls = None, None
         if xs:
             bands = sorted(_cluster([r[1] for r in hs], 1.5), reverse=True)
+            if len(bands) < 2:  # every horizontal rule at one height (a cross, a form's dividers): no rows
+                continue
             walls = [[r for r in vs if abs(r[0] - x) <= 2] for x in xs]
         elif len(_cluster([r[1] for r in hs], 1.5)) >= 3:  # top, middle and bottom rules
             xs = _gaps(inside, CELL_GAP * unit)
