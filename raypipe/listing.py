@@ -200,6 +200,8 @@ def documents(unit: Unit, cfg, storage=None, seen: Optional[Seen] = None) -> Ite
     else:
         listed = (document(path.rsplit("/", 1)[-1], source(unit.spec, path)) for path in unit.entries)
     seen = seen if seen is not None else Seen()
+    if unit.rows is not None:  # a unit of known size is checked whole, whoever lists it
+        seen.room(unit.rows)
     for doc in listed:
         yield seen.check(doc)
 

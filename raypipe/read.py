@@ -53,8 +53,6 @@ def _blocks(units: list[Unit], cfg, storage, rows: int, shard, skip: frozenset, 
     buffered: list[Document] = list(extra)
     seen = Seen()
     for unit in units:
-        if unit.rows is not None:
-            seen.room(unit.rows)
         for doc in documents(unit, cfg, storage, seen):
             if doc.doc_id in skip or not in_shard(doc.doc_id, shard):
                 continue
