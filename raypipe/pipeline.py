@@ -12,7 +12,7 @@ import copy
 import time
 from typing import Optional, Union
 
-from raypipe import checkpoints, engines, retry, runstats
+from raypipe import checkpoints, committed, engines, retry, runstats
 from raypipe.config import PipelineConfig
 from raypipe.errors import UsageError
 from raypipe.faults import RenderGuard, start_ledger
@@ -23,17 +23,19 @@ from raypipe.read import read_documents
 from raypipe.render import render_stage
 
 
-def build_dataset(config: Union[PipelineConfig, Plan], released=(), stats=None):
+def build_dataset(config: Union[PipelineConfig, Plan], released=(), stats=None, committed=None):
     """The lazy ``ray.data.Dataset`` of output rows (schema ``raypipe.schema.OUTPUT``). Given a
     configuration, its checks run first and Ray is started or attached to (see ``raypipe.plan``).
     ``released``: documents --retry-failed took out of the output, read from its record of them;
-    ``stats``: the run's stats actor (:mod:`raypipe.runstats`) the engines report to."""
+    ``stats``: the run's stats actor (:mod:`raypipe.runstats`) the engines report to; ``committed``: a
+    reference to the ids a resume skips (:mod:`raypipe.committed`)."""
     plan = config if isinstance(config, Plan) else make_plan(config)
     config, spec = plan.config, plan.engine
     engine = engines.get(spec.name)
     attempts = config.ray.max_doc_attempts
     ledger = start_ledger() if attempts else None  # 0: no crash accounting
-    ds = read_documents(plan.units, config.input, config.storage, config.input.shard_slice(), released, plan.read_tasks)
+    ds = read_documents(plan.units, config.input, config.storage, config.input.shard_slice(), released, plan.read_tasks,
+                        committed)
     auto = engine.needs_images and config.engine.ocr_mode == "auto"  # the router decides on each text layer
     ds = render_stage(
         ds,
@@ -107,8 +109,13 @@ def run(config: PipelineConfig, plan: Optional[Plan] = None) -> dict:
                     else retry.released(folder, shard))  # an earlier release's, if that run did not finish
         before = folder.data_files()
         stats = runstats.start()
+        skipped = None
+        if out.resume:
+            skipped, count = committed.load_remote(folder.output, plan.config.storage, f"{folder.meta}/{checkpoint_dir(shard)}")
+            if count:
+                print(f"raypipe: resuming: {count:,} documents are already written and will be skipped", flush=True)
         with _run_context(plan.config, folder):
-            ds = build_dataset(plan, released, stats)
+            ds = build_dataset(plan, released, stats, skipped)
             write(ds, out, folder, plan.run_id)
         retry.finished(folder, shard)
         if out.resume:

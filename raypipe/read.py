@@ -8,6 +8,9 @@ listing goes on, and the driver never holds the document list. The rows carry no
 stage fetches each file itself. ``doc_id`` exists from the very first stage and never changes, which
 is what resume keys on.
 
+On a resume, each read task drops the ids the output has committed as it lists them
+(:mod:`raypipe.committed`), before any row leaves the task.
+
 ``--shard I/N`` keeps the documents whose stable hash of ``doc_id`` falls in slice I of N, so several
 clusters or days can share one output. Documents that ``--retry-failed`` released come from the
 output's own record of them, and the listing skips their ids so each is processed once.
@@ -24,6 +27,10 @@ from raypipe.listing import Document, Seen, Unit, documents
 from raypipe.schema import DOCUMENT
 
 CHUNK = 1024  # documents per table a read task yields (cut to docs_per_block rows by the repartition after it)
+# CPUs of a read task. At 1, Ray Data's budget for the read stage (about one CPU on a small cluster) ran
+# the read tasks one after another: a resume then listed 1 M committed rows on one core before reaching
+# a new one. The listing is light and yields as it goes, so the tasks share that CPU instead.
+READ_NUM_CPUS = 0.25
 
 
 def in_shard(doc_id: str, shard: Optional[tuple[int, int]]) -> bool:
@@ -47,9 +54,18 @@ def _table(docs: list[Document]) -> pa.Table:
     )
 
 
-def _blocks(units: list[Unit], cfg, storage, rows: int, shard, skip: frozenset, extra: list[Document]) -> Iterable[pa.Table]:
-    """The units' documents as tables of ``rows`` rows (the last may hold fewer). Repeated ids and files are
-    caught across all of the task's units (one :class:`~raypipe.listing.Seen`)."""
+def _uncommitted(docs: list[Document], committed) -> list[Document]:
+    if committed is None:
+        return docs
+    done = committed.mask([d.doc_id for d in docs])
+    return [d for d, skip in zip(docs, done) if not skip]
+
+
+def _blocks(units: list[Unit], cfg, storage, rows: int, shard, skip: frozenset, extra: list[Document],
+            committed=None) -> Iterable[pa.Table]:
+    """The units' documents as tables of at most ``rows`` rows, without the ``committed`` ids
+    (a :class:`~raypipe.committed.CommittedIds`). Repeated ids and files are caught across all of the
+    task's units (one :class:`~raypipe.listing.Seen`), committed or not, as in the run that wrote them."""
     buffered: list[Document] = list(extra)
     seen = Seen()
     for unit in units:
@@ -58,13 +74,16 @@ def _blocks(units: list[Unit], cfg, storage, rows: int, shard, skip: frozenset, 
                 continue
             buffered.append(doc)
             if len(buffered) >= rows:
-                yield _table(buffered)
+                fresh = _uncommitted(buffered, committed)
+                if fresh:
+                    yield _table(fresh)
                 buffered = []
-    if buffered:
-        yield _table(buffered)
+    fresh = _uncommitted(buffered, committed)
+    if fresh:
+        yield _table(fresh)
 
 
-def _datasource(units: list[Unit], cfg, storage, shard, released: list[Document], tasks: int):
+def _datasource(units: list[Unit], cfg, storage, shard, released: list[Document], tasks: int, committed):
     from ray.data.block import BlockMetadata
     from ray.data.datasource import Datasource, ReadTask
 
@@ -84,7 +103,10 @@ def _datasource(units: list[Unit], cfg, storage, shard, released: list[Document]
                 extra = released if i == 0 else []
 
                 def read_fn(group=group, extra=extra):
-                    yield from _blocks(group, cfg, storage, CHUNK, shard, skip, extra)
+                    import ray
+
+                    ids = ray.get(committed) if committed is not None else None
+                    yield from _blocks(group, cfg, storage, CHUNK, shard, skip, extra, ids)
 
                 out.append(ReadTask(read_fn, BlockMetadata(num_rows=None, size_bytes=None, exec_stats=None,
                                                            input_files=None)))
@@ -96,12 +118,14 @@ def _datasource(units: list[Unit], cfg, storage, shard, released: list[Document]
     return InputListing()
 
 
-def read_documents(units: list[Unit], cfg, storage=None, shard=None, released=(), tasks: int = 4):
-    """A lazy Dataset with one row (``doc_id``, ``source``, ``error_code``, ``error``) per document."""
+def read_documents(units: list[Unit], cfg, storage=None, shard=None, released=(), tasks: int = 4, committed=None):
+    """A lazy Dataset with one row (``doc_id``, ``source``, ``error_code``, ``error``) per document not in
+    ``committed`` (a reference to a :class:`~raypipe.committed.CommittedIds`, or None)."""
     import ray.data
 
-    source = _datasource(units, cfg, storage, shard, list(released), tasks)
-    ds = ray.data.read_datasource(source, override_num_blocks=max(1, min(tasks, len(units))))
+    source = _datasource(units, cfg, storage, shard, list(released), tasks, committed)
+    ds = ray.data.read_datasource(source, override_num_blocks=max(1, min(tasks, len(units))),
+                                  num_cpus=READ_NUM_CPUS)
     # a read task's small yields are merged into large blocks; cut them back to docs_per_block rows, as
     # they stream, so that documents spread over the render tasks and the engine's slots
     return ds.repartition(target_num_rows_per_block=cfg.docs_per_block)

@@ -146,13 +146,15 @@ def checkpoint_path(folder: OutputFolder, shard=None) -> str:
 
 def checkpoint_config(folder: OutputFolder, shard=None):
     """Ray Data's checkpointing keyed on doc_id: each data file is committed with the ids it holds
-    (pending record, data file, commit); a rerun filters committed ids right after the read and
-    deletes data files whose commit never happened."""
+    (pending record, data file, commit); a rerun deletes data files whose commit never happened, and
+    its read tasks skip the committed ids (:mod:`raypipe.committed`)."""
     from ray.data.checkpoint import CheckpointConfig
+
+    from raypipe.committed import pending_only_manager
 
     return CheckpointConfig(
         id_column="doc_id", checkpoint_path=checkpoint_path(folder, shard), delete_checkpoint_on_success=False,
-        override_filesystem=None if folder.local else folder.fs,
+        override_filesystem=None if folder.local else folder.fs, checkpoint_manager_cls=pending_only_manager(),
     )
 
 

@@ -69,6 +69,8 @@ def test_kill_9_then_rerun_loses_nothing_and_writes_nothing_twice(moment, many_d
 
     rerun = run_cli("run", str(many_docs), "-o", str(out), *ARGS)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
+    said = rerun.stdout + rerun.stderr
+    assert "Execution plan" in said and "CheckpointFilter" not in said  # the read tasks skip committed ids
     ids = doc_ids(out)  # every file readable: no half-written file is left as data
     assert len(ids) == len(set(ids)) == N_DOCS, (moment, killed_with, len(ids), len(set(ids)))
     assert sorted(ids) == sorted(p.name for p in many_docs.glob("*.pdf"))
@@ -77,6 +79,7 @@ def test_kill_9_then_rerun_loses_nothing_and_writes_nothing_twice(moment, many_d
         files_before = sorted(p.name for p in data_files(out))
         again = run_cli("run", str(many_docs), "-o", str(out), *ARGS)
         assert again.returncode == 0, again.stderr[-3000:]
+        assert f"resuming: {N_DOCS:,} documents are already written" in again.stdout
         assert sorted(p.name for p in data_files(out)) == files_before
 
 

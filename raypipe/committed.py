@@ -1,0 +1,133 @@
+"""The ids a resume skips, checked inside the read tasks.
+
+Ray Data's own resume filter loads every committed id into one block on the driver's side (a nested
+Parquet read, a repartition and a sort: 7 s for 1 M ids here), then sends every listed row through a
+pool of filter actors. raypipe keeps Ray's commit protocol (pending record, data file, commit) and its
+clean-up of half-committed files, but skips the committed ids where they are listed:
+
+- one Ray task reads the committed checkpoint files (the ``doc_id`` column only) into
+  :class:`CommittedIds`: the ids' 64-bit hashes, sorted, and the ids themselves in the same order as one
+  byte buffer with offsets. It lives in the object store (numpy arrays: every read task on a node maps
+  the same copy, 20 bytes plus the id's length per id) and the driver holds only its reference;
+- a read task asks :meth:`CommittedIds.mask` about each block of listed ids (one vectorised binary
+  search on the hashes, then an exact comparison of the bytes wherever a hash matches, so a hash
+  collision never skips a document that was not written);
+- :class:`PendingOnly` takes the place of Ray's checkpoint manager: it cleans up pending commits as
+  Ray's does and loads nothing, so Ray adds no filter stage of its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import time
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+log = logging.getLogger("raypipe")
+
+
+def _hash(encoded: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(encoded, digest_size=8).digest(), "little")
+
+
+def _encode(doc_id: str) -> bytes:
+    return doc_id.encode("utf-8", "surrogatepass")  # ids made from non-UTF-8 names carry surrogates
+
+
+class CommittedIds:
+    """A set of doc_ids in flat numpy arrays (cheap to share through Ray's object store)."""
+
+    def __init__(self, ids: Iterable[str]):
+        encoded = [_encode(i) for i in ids]
+        hashes = np.fromiter((_hash(b) for b in encoded), dtype=np.uint64, count=len(encoded))
+        order = np.argsort(hashes, kind="stable")
+        self.hashes = hashes[order]
+        lengths = np.fromiter((len(encoded[i]) for i in order), dtype=np.int64, count=len(encoded))
+        self.offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=self.offsets[1:])
+        self.data = np.frombuffer(b"".join(encoded[i] for i in order), dtype=np.uint8)
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    @property
+    def nbytes(self) -> int:
+        return self.hashes.nbytes + self.offsets.nbytes + self.data.nbytes
+
+    def mask(self, doc_ids: Sequence[str]) -> np.ndarray:
+        """For each id, whether it is committed (a boolean array)."""
+        out = np.zeros(len(doc_ids), dtype=bool)
+        if not len(self.hashes) or not doc_ids:
+            return out
+        encoded = [_encode(i) for i in doc_ids]
+        digests = np.fromiter((_hash(b) for b in encoded), dtype=np.uint64, count=len(encoded))
+        starts = np.searchsorted(self.hashes, digests)
+        candidates = np.flatnonzero(self.hashes[np.minimum(starts, len(self.hashes) - 1)] == digests)
+        if not len(candidates):
+            return out
+        data, offsets, hashes, n = memoryview(self.data), self.offsets, self.hashes, len(self.hashes)
+        for k, i in zip(candidates.tolist(), starts[candidates].tolist()):
+            digest = hashes[i]
+            while i < n and hashes[i] == digest:  # every id with this hash (another id's hash is rare)
+                if data[offsets[i]:offsets[i + 1]] == encoded[k]:
+                    out[k] = True
+                    break
+                i += 1
+        return out
+
+    def __contains__(self, doc_id: str) -> bool:
+        return bool(self.mask([doc_id])[0])
+
+
+def load(output: str, storage, checkpoint: str) -> Optional[CommittedIds]:
+    """The ids committed in one checkpoint folder of an output (None when it has none)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from raypipe import checkpoints
+    from raypipe.output import OutputFolder
+
+    start = time.perf_counter()
+    folder = OutputFolder(output, storage)
+    paths = checkpoints.files(folder, checkpoint) if folder.fs.get_file_info(checkpoint).type.name == "Directory" else []
+    columns = []
+    for path in paths:
+        with folder.fs.open_input_file(path) as f:
+            columns.append(pq.read_table(f, columns=["doc_id"])["doc_id"])
+    if not columns:
+        return None
+    committed = CommittedIds(pa.chunked_array(columns, pa.string()).to_pylist())
+    log.info("resume: %d committed ids from %d checkpoint files in %.1f s (%.0f MiB)", len(committed), len(paths),
+             time.perf_counter() - start, committed.nbytes / 2**20)
+    return committed
+
+
+def _load_counted(output: str, storage, checkpoint: str):
+    committed = load(output, storage, checkpoint)
+    return committed, len(committed) if committed is not None else 0
+
+
+def load_remote(output: str, storage, checkpoint: str):
+    """:func:`load` in a Ray task: the driver holds a reference, not the ids. Returns (reference, count);
+    a checkpoint that cannot be read stops the run here, before any work."""
+    import ray
+
+    ref, count = ray.remote(num_cpus=0, num_returns=2)(_load_counted).remote(output, storage, checkpoint)
+    return ref, ray.get(count)
+
+
+@functools.cache
+def pending_only_manager():
+    """Ray's checkpoint manager, cleaning up half-done commits and loading nothing (see the module)."""
+    from ray.data.checkpoint.checkpoint_filter import IdColumnCheckpointManager
+
+    class PendingOnly(IdColumnCheckpointManager):
+        def load_checkpoint(self, data_file_dir=None, data_file_filesystem=None):
+            if data_file_dir is not None:
+                self._clean_pending_checkpoints(data_file_dir, data_file_filesystem)
+            return None, 0
+
+    return PendingOnly
