@@ -47,17 +47,25 @@ def write_ids(folder: OutputFolder, path: str, ids: Iterable[str]) -> None:
 
 def compact(folder: OutputFolder, checkpoint: str, run_id: str) -> int:
     """Merge the checkpoint files of runs with a record (files before records are left alone: they prove
-    whose data files are whose) into ``RUN_compacted.parquet``; returns how many files went."""
+    whose data files are whose) into ``RUN_compacted.parquet``; returns how many files went. The ids
+    stream through one row group at a time: the driver never holds the output's ids."""
     runs = folder.run_ids()
     mergeable = [p for p in files(folder, checkpoint) if p.rsplit("/", 1)[-1].split("_", 1)[0] in runs]
     if len(mergeable) < 2:
         return 0
-    ids: list[str] = []
-    for path in mergeable:
-        ids += read_ids(folder, path)
-    write_ids(folder, f"{checkpoint}/{run_id}_compacted.parquet", ids)
+    target = f"{checkpoint}/{run_id}_compacted.parquet"
+    hidden = f"{checkpoint}/.{run_id}_compacted.parquet.tmp"  # Ray's checkpoint reader skips hidden names
+    schema = pa.schema([("doc_id", pa.string())])
+    count = 0
+    with folder.fs.open_output_stream(hidden) as sink, pq.ParquetWriter(sink, schema) as writer:
+        for path in mergeable:
+            with folder.fs.open_input_file(path) as f:
+                for batch in pq.ParquetFile(f).iter_batches(batch_size=65536, columns=["doc_id"]):
+                    writer.write_table(pa.Table.from_batches([batch]).cast(schema))
+                    count += batch.num_rows
+    folder.fs.move(hidden, target)
     for path in mergeable:
         if path != f"{checkpoint}/{run_id}_compacted.parquet":
             folder.fs.delete_file(path)
-    log.info("checkpoint: %d files of %d ids merged into one", len(mergeable), len(ids))
+    log.info("checkpoint: %d files of %d ids merged into one", len(mergeable), count)
     return len(mergeable)

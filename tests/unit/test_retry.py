@@ -158,3 +158,23 @@ def test_compaction_merges_recorded_runs_checkpoint_files_and_keeps_older_ones(t
     assert sorted(p.rsplit("/", 1)[-1] for p in checkpoints.files(folder, checkpoint)) == [
         "0f0f0f0f-older-writer_000000.parquet", f"{RUN}_compacted.parquet"]
     assert checkpoints.compact(folder, checkpoint, RUN) == 0  # one file of recorded runs left: nothing to do
+
+
+def test_compaction_streams_the_ids_instead_of_holding_them(tmp_path):
+    import tracemalloc
+
+    folder = make_output(tmp_path)
+    checkpoint = f"{folder.meta}/checkpoint"
+    ids = [f"folder-{i // 1000:04d}/document-{i:08d}.pdf" for i in range(300_000)]
+    for n in range(3):
+        pq.write_table(pa.table({"doc_id": ids[n * 100_000:(n + 1) * 100_000]}),
+                       tmp_path / "_raypipe" / "checkpoint" / f"{RUN}_{'0' * 32}_{n + 10:06d}.parquet")
+    tracemalloc.start()
+    try:
+        assert checkpoints.compact(folder, checkpoint, RUN) == 5
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # as Python strings the 300,000 ids take about 25 MB; streamed, they never become Python objects
+    assert peak < 4 * 2**20, peak
+    assert len(committed_ids(folder)) == 300_005
