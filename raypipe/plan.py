@@ -21,7 +21,7 @@ from raypipe.config import PipelineConfig
 from raypipe.engines import sizing
 from raypipe.engines.resolve import EngineSpec, resolve_engine, with_engine_defaults
 from raypipe.errors import OutputExistsError, OutputRefusedError, UsageError
-from raypipe.listing import Document, Unit, input_roots, list_documents, plan_units
+from raypipe.listing import Unit, input_roots, plan_units
 from raypipe.output import (
     OutputFolder,
     busy_message,
@@ -170,41 +170,59 @@ def make_plan(config: PipelineConfig) -> Plan:
     return Plan(config, units, spec, resources, existing, settings=settings, read_tasks=tasks)
 
 
-def _bytes(docs: list[Document], storage) -> int:
-    """Total size of the listed documents (one batched lookup per filesystem)."""
+SIZE_BATCH = 4096  # file sizes looked up per call (one batched lookup per filesystem)
+
+
+def inventory(units: list[Unit], cfg, storage=None, shard=None) -> dict:
+    """Count, total bytes and known failures of the documents the units list, streamed: memory stays
+    bounded (the listing's own repeat check, and a batch of paths per filesystem) whatever the count."""
+    import collections
+
+    from raypipe.listing import Seen, documents
+    from raypipe.read import in_shard
     from raypipe.storage import resolve
 
-    by_fs: dict = {}
-    for d in docs:
-        if d.error_code is None and d.source:
-            fs, inner = resolve(d.source, storage)
-            by_fs.setdefault(id(fs), (fs, []))[1].append(inner)
-    total = 0
-    for fs, paths in by_fs.values():
-        total += sum(info.size or 0 for info in fs.get_file_info(paths))
-    return total
+    count, size, failures = 0, 0, collections.Counter()
+    batches: dict = {}
+
+    def look_up(fs, paths: list) -> None:
+        nonlocal size
+        size += sum(info.size or 0 for info in fs.get_file_info(paths))
+        paths.clear()
+
+    seen = Seen()
+    for unit in units:
+        for d in documents(unit, cfg, storage, seen):
+            if not in_shard(d.doc_id, shard):
+                continue
+            count += 1
+            if d.error_code:
+                failures[d.error_code] += 1
+            elif d.source:
+                fs, inner = resolve(d.source, storage)
+                fs_and_paths = batches.setdefault(id(fs), (fs, []))
+                fs_and_paths[1].append(inner)
+                if len(fs_and_paths[1]) >= SIZE_BATCH:
+                    look_up(*fs_and_paths)
+    for fs, paths in batches.values():
+        if paths:
+            look_up(fs, paths)
+    return {"count": count, "bytes": size, "known_failures": dict(failures)}
 
 
 def describe(plan: Plan) -> dict:
     """What a run would use, as JSON-ready data (``raypipe plan``). Lists every document on this process
-    to count them (a run never does: its read tasks stream them)."""
-    import collections
-
+    to count them, streaming (a run lists them in its read tasks instead)."""
     from raypipe.engines.vllm import engine_args
-    from raypipe.read import in_shard
 
     config, spec, ray_cfg = plan.config, plan.engine, plan.config.ray
-    shard = config.input.shard_slice()
-    documents = [d for d in list_documents(config.input, config.storage) if in_shard(d.doc_id, shard)]
     pool = ray_cfg.infer
     model_engine = spec.name != "text-layer"
     render = ray_cfg.stage("render", 1.0)
     folder = OutputFolder(config.output.output, config.storage) if config.output else None
     return {
         "documents": {
-            "count": len(documents),
-            "bytes": _bytes(documents, config.storage),
-            "known_failures": dict(collections.Counter(d.error_code for d in documents if d.error_code)),
+            **inventory(plan.units, config.input, config.storage, config.input.shard_slice()),
             "read_tasks": plan.read_tasks,
         },
         "cluster": dataclasses.asdict(plan.cluster),

@@ -133,3 +133,37 @@ def test_repeated_ids_and_files_are_caught_across_the_units_of_a_read_task(tmp_p
     assert rows["a#repeat=2"]["error_code"] == "duplicate" and rows["a#repeat=2"]["source"] == str(shards / "../scan.pdf")
     assert rows["g"]["error_code"] == "duplicate" and "'a'" in rows["g"]["error"]
     assert rows["f"]["error_code"] == "invalid_input" and f"manifest {manifest} row 3:" in rows["f"]["error"]
+
+
+def test_plan_counts_documents_streaming_with_their_bytes_and_known_failures(tmp_path):
+    import tracemalloc
+
+    from raypipe.listing import Seen, documents
+    from raypipe.plan import inventory
+
+    pdf = tmp_path / "one.pdf"
+    pdf.write_bytes(b"%PDF-1.4 " + b"x" * 991)  # 1,000 bytes
+    n = 150_000
+    paths = [str(pdf)] * n  # one file under many ids: the repeats inside one memory window are duplicates
+    ids = [f"id-{i}" for i in range(n)]
+    paths[7], ids[9] = "file:///etc/hostname", "id-8"  # a refused URI, a repeated id
+    pq.write_table(pa.table({"doc_id": ids, "path": paths}), tmp_path / "m.parquet", row_group_size=10_000)
+    cfg = InputConfig(manifest=str(tmp_path / "m.parquet"))
+    units = plan_units(cfg, parallelism=8)
+    tracemalloc.start()
+    try:
+        got = inventory(units, cfg)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    seen = Seen()  # the same listing, as a list: what the counts must match
+    listed = [d for u in units for d in documents(u, cfg, None, seen)]
+    readable = [d for d in listed if not d.error_code]
+    assert got["count"] == len(listed) == n
+    assert got["bytes"] == 1000 * len(readable) and len(readable) >= 2  # each window reads the file once
+    assert got["known_failures"] == {"invalid_input": 1, "duplicate": n - 1 - len(readable)}
+    # as a list, 150,000 documents take about 60 MB of Python objects; streamed, the bound is the
+    # listing's repeat window and one batch of paths
+    assert peak < 32 * 2**20, peak
+    assert inventory(units, cfg, shard=(0, 2))["count"] + inventory(units, cfg, shard=(1, 2))["count"] == n
+
