@@ -90,7 +90,7 @@ def run(config: PipelineConfig, plan: Optional[Plan] = None) -> dict:
     """Run the whole job; returns the run summary. Raises UsageError (before any actor starts) for a
     problem with the options; other exceptions only for what stops the whole job."""
     from raypipe import summary as summaries
-    from raypipe.write import write
+    from raypipe.write import WRITE_NUM_CPUS, write
 
     if config.output is None:
         raise UsageError("--output (output.output) is required: where to write (build_dataset needs none)")
@@ -116,7 +116,7 @@ def run(config: PipelineConfig, plan: Optional[Plan] = None) -> dict:
                 print(f"raypipe: resuming: {count:,} documents are already written and will be skipped", flush=True)
         with _run_context(plan.config, folder):
             ds = build_dataset(plan, released, stats, skipped)
-            write(ds, out, folder, plan.run_id)
+            write(ds, out, folder, plan.run_id, plan.config.ray.stage("write", WRITE_NUM_CPUS, job_wide=False))
         retry.finished(folder, shard)
         if out.resume:
             checkpoints.compact(folder, f"{folder.meta}/{checkpoint_dir(shard)}", plan.run_id)

@@ -8,6 +8,7 @@ truncates another run's files.
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 import orjson
 import pyarrow as pa
@@ -158,19 +159,23 @@ def checkpoint_config(folder: OutputFolder, shard=None):
     )
 
 
-# CPUs of a write task. Ray Data reserves each stage's smallest need upstream first; at Ray's default of
-# 1, a local Ray of 4 CPUs has none left for the writer, which then waits until the read ends — with a
-# 10 M-document manifest, no data file after minutes. Not 0.25: Ray would fuse the writer into the
-# postprocess stage (same resources) and the summary would lose the write's own timing.
+# CPUs of a write task unless ray.write says otherwise. Ray Data reserves each stage's smallest need
+# upstream first; at Ray's default of 1, a local Ray of 4 CPUs has none left for the writer, which then
+# waits until the read ends — with a 10 M-document manifest, no data file after minutes. Not 0.25: Ray
+# would fuse the writer into the postprocess stage (same resources) and the summary would lose the
+# write's own timing.
 WRITE_NUM_CPUS = 0.2
 
 
-def write(ds, cfg: OutputConfig, folder: OutputFolder, run_id: str) -> None:
+def write(ds, cfg: OutputConfig, folder: OutputFolder, run_id: str, remote_args: Optional[dict] = None) -> None:
     """Run the pipeline by writing it; returns when every file is closed. Every file is named
     ``RUN_...`` (``run_id`` is recorded under ``_raypipe/runs/``), which is how raypipe later proves
-    a file in the output folder is its own."""
+    a file in the output folder is its own. ``remote_args``: the write tasks' resources
+    (``RayConfig.stage("write", ...)``; default: WRITE_NUM_CPUS)."""
     from ray.data.datasource import FilenameProvider
 
+    remote_args = dict(remote_args or {"num_cpus": WRITE_NUM_CPUS})
+    concurrency = remote_args.pop("concurrency", None)
     if folder.local:
         path, filesystem = folder.root, pafs.PyFileSystem(StagedLocalFileSystem())
         folder.remove_parts()
@@ -180,6 +185,7 @@ def write(ds, cfg: OutputConfig, folder: OutputFolder, run_id: str) -> None:
         codec = cfg.compression if cfg.compression not in (None, "none") else ("snappy" if cfg.compression is None else "none")
         ds.write_parquet(path, min_rows_per_file=cfg.rows_per_file, compression=codec, filesystem=filesystem,
                          filename_provider=FilenameProvider(dataset_uuid=run_id, file_format="parquet"),
-                         ray_remote_args={"num_cpus": WRITE_NUM_CPUS})
+                         ray_remote_args=remote_args, concurrency=concurrency)
     else:
-        ds.write_datasink(_jsonl_datasink(path, cfg, run_id, filesystem), ray_remote_args={"num_cpus": WRITE_NUM_CPUS})
+        ds.write_datasink(_jsonl_datasink(path, cfg, run_id, filesystem), ray_remote_args=remote_args,
+                          concurrency=concurrency)

@@ -122,13 +122,21 @@ class RayConfig(Section):
         default_factory=StageResources, description="Postprocess tasks (default: 0.25 CPU each).",
         json_schema_extra=cli(prefix="postprocess-"),
     )
+    write: StageResources = Field(
+        default_factory=StageResources,
+        description="Write tasks (default: 0.2 CPU each; the job-wide stage defaults do not apply to them: Ray "
+        "Data reserves each stage's need upstream first, and a writer asking for a whole CPU on a small "
+        "cluster waits until the read ends).",
+        json_schema_extra=cli(prefix="write-"),
+    )
 
-    def stage(self, name: str, num_cpus: float) -> dict:
-        """Ray remote arguments of stage ``name`` ('render', 'infer', 'postprocess'): its own setting,
-        else the job-wide one, else ``num_cpus``, the stage's own default."""
+    def stage(self, name: str, num_cpus: float, job_wide: bool = True) -> dict:
+        """Ray remote arguments of stage ``name`` ('render', 'infer', 'postprocess', 'write'): its own
+        setting, else the job-wide one (unless ``job_wide`` is False), else ``num_cpus``, the stage's own
+        default."""
         own = getattr(self, name)
-        args: dict = {"num_cpus": own.num_cpus or self.stage_num_cpus or num_cpus}
-        memory = own.memory if own.memory is not None else self.stage_memory
+        args: dict = {"num_cpus": own.num_cpus or (self.stage_num_cpus if job_wide else None) or num_cpus}
+        memory = own.memory if own.memory is not None else (self.stage_memory if job_wide else None)
         if memory:
             args["memory"] = memory
         if getattr(own, "concurrency", None):

@@ -92,13 +92,14 @@ def test_todays_flags_keep_working():
         "run", "in", "-o", "out", "--render-num-cpus", "0.5", "--render-concurrency", "3", "--infer-actors", "2",
         "--infer-max-actors", "4", "--infer-num-cpus", "2", "--docs-in-flight", "8", "--pages-in-flight", "16",
         "--base-url", "http://h/v1", "--max-concurrency", "5", "--dtype", "float32", "--max-num-seqs", "7",
-        "--no-resume", "--no-progress-bars",
+        "--no-resume", "--no-progress-bars", "--write-num-cpus", "0.3", "--write-concurrency", "2",
     ])
     config = config_from_args(args, found)
     ray = config.ray
     assert (ray.render.num_cpus, ray.render.concurrency) == (0.5, 3)
     assert (ray.infer.actors, ray.infer.max_actors, ray.infer.num_cpus) == (2, 4, 2)
     assert (ray.infer.docs_in_flight, ray.infer.pages_in_flight) == (8, 16)
+    assert (ray.write.num_cpus, ray.write.concurrency) == (0.3, 2)
     assert config.engine.openai.base_url == "http://h/v1" and config.engine.openai.max_concurrency == 5
     assert config.engine.vllm.dtype == "float32" and config.engine.vllm.max_num_seqs == 7
     assert config.output.resume is False and ray.progress_bars is False

@@ -34,6 +34,10 @@ def test_stage_resources_fall_back_to_the_job_then_to_the_stage():
     assert own.stage("postprocess", 0.25) == {"num_cpus": 0.5}
     engine = RayConfig(infer=EngineResources(num_cpus=3, memory=5))
     assert engine.stage("infer", 1.0) == {"num_cpus": 3, "memory": 5}
+    # the writer keeps its small default whatever the job-wide default says (a whole CPU starves it)
+    assert job_wide.stage("write", 0.2, job_wide=False) == {"num_cpus": 0.2}
+    writer = RayConfig(stage_num_cpus=1, write=StageResources(num_cpus=0.5, concurrency=2))
+    assert writer.stage("write", 0.2, job_wide=False) == {"num_cpus": 0.5, "concurrency": 2}
 
 
 def test_invalid_values_are_refused_when_built():
