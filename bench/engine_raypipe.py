@@ -116,7 +116,7 @@ def pipeline_dataset(folder: Path, args, ray_cfg, box_name: str, ledger):
     from raypipe.read import read_documents
     from raypipe.render import render_stage
 
-    inp = InputConfig(inputs=[str(folder / "pdfs")], docs_per_block=1)
+    inp = InputConfig(inputs=[str(folder / "pdfs")])  # raypipe's default blocks, as a run makes them
     ds = read_documents(plan_units(inp), inp)
     ds = ds.map_batches(wait_for_engine, fn_kwargs={"box_name": box_name}, batch_format="pyarrow",
                         batch_size=None, zero_copy_batch=True)

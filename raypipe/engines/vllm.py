@@ -136,12 +136,13 @@ def _start_engine(start):
     """``start()``, tried again when the engine process dies while it loads (killed, out of memory, a
     GPU whose memory a killed predecessor still holds): the RuntimeError vLLM raises then would otherwise
     end the actor's start, and Ray does not restart an actor whose start raised, so the run would fail.
-    A wrong option is a ValueError and is not retried."""
+    A wrong option is a ValueError, and something this vLLM build cannot do a NotImplementedError (a
+    RuntimeError subclass): neither is retried."""
     for attempt in range(1, ENGINE_START_TRIES + 1):
         try:
             return start()
         except RuntimeError as e:
-            if attempt == ENGINE_START_TRIES:
+            if isinstance(e, NotImplementedError) or attempt == ENGINE_START_TRIES:
                 raise
             pause = ENGINE_START_PAUSE * 2 ** (attempt - 1)
             logging.getLogger("raypipe").warning("the vLLM engine did not start (%s); try %d of %d in %g s",

@@ -254,3 +254,28 @@ def test_pages_whose_engine_did_not_answer_mark_the_document_for_a_retry(tmp_pat
     out = finish(asyncio.run(Down(spec()).document(row)), 0.1)
     assert (out["status"], out["error_code"]) == ("failed", "engine_unavailable")
     assert all(p["error"].startswith("unavailable: HTTP 503") and p["attempts"] == 1 for p in out["pages"])
+
+
+def test_an_engine_start_is_tried_again_only_when_the_engine_died_loading(monkeypatch):
+    from raypipe.engines import vllm as engine_module
+
+    monkeypatch.setattr(engine_module, "ENGINE_START_PAUSE", 0)
+    calls = []
+
+    def dies_twice():
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError("Engine core initialization failed")
+        return "engine"
+
+    assert engine_module._start_engine(dies_twice) == "engine" and len(calls) == 3
+    for error in (ValueError("bad option"), NotImplementedError("not on this platform")):
+        calls.clear()
+
+        def fails(error=error):
+            calls.append(1)
+            raise error
+
+        with pytest.raises(type(error)):
+            engine_module._start_engine(fails)
+        assert len(calls) == 1, error
