@@ -29,55 +29,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "bench")]
-from samples import SamplePage, pdf_bytes  # noqa: E402  (the tests' PDF generator)
+from procs import peak_while, processes, pss, write_documents  # noqa: E402
 
 ACTOR_MARK = "VLLMInfer"
-
-
-def pss(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
-def processes() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, command line) for every process."""
-    out = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-                cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except (OSError, IndexError, ValueError):
-                continue
-            out[int(entry)] = (parent, cmd)
-    return out
 
 
 def actor_tree_pss() -> int:
     """PSS of the engine actor processes (named after the stage by Ray) and all their descendants."""
     procs = processes()
-    roots = [pid for pid, (_, cmd) in procs.items() if ACTOR_MARK in cmd and cmd.startswith("ray::")]
+    roots = [pid for pid, (_, _, cmd) in procs.items() if ACTOR_MARK in cmd and cmd.startswith("ray::")]
     tree, frontier = set(roots), list(roots)
     while frontier:
         parent = frontier.pop()
-        for pid, (ppid, _) in procs.items():
+        for pid, (ppid, _, _) in procs.items():
             if ppid == parent and pid not in tree:
                 tree.add(pid)
                 frontier.append(pid)
     return sum(pss(pid) for pid in tree)
-
-
-def make_input(folder: Path, docs: int, pages: int) -> None:
-    lines = tuple(f"Line {i}: the quick brown fox jumps over the lazy dog." for i in range(30))
-    data = pdf_bytes([SamplePage(lines=lines, boxes=2)] * pages)
-    folder.mkdir(parents=True)
-    for i in range(docs):
-        (folder / f"doc-{i:03d}.pdf").write_bytes(data)
 
 
 def peak_of_run(inputs: Path, out: Path, options: list[str], log: Path) -> tuple[int, float]:
@@ -88,10 +56,7 @@ def peak_of_run(inputs: Path, out: Path, options: list[str], log: Path) -> tuple
             [sys.executable, "-m", "raypipe", "run", str(inputs), "--output", str(out), "--address", "local",
              "--no-progress-bars", *options], stdout=sink, stderr=subprocess.STDOUT, start_new_session=True, env=env,
         )
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, actor_tree_pss())
-        time.sleep(0.2)
+    peak = peak_while(proc, actor_tree_pss)
     if proc.returncode != 0:
         raise SystemExit(f"the run over {inputs} failed with exit code {proc.returncode}; see {log}")
     return peak, time.perf_counter() - start
@@ -117,7 +82,7 @@ def main() -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="raypipe-engmem-"))
     peaks = []
     for docs, pages in zip(args.docs, args.pages):
-        make_input(root / f"in-{pages}", docs, pages)
+        write_documents(root / f"in-{pages}", docs, pages, lines=30)
         peak, seconds = peak_of_run(root / f"in-{pages}", root / f"out-{pages}", options, root / f"run-{pages}.log")
         peaks.append(peak)
         print(f"{docs:3d} documents of {pages:5d} pages: engine actor peak {peak / 2**20:8.1f} MiB  ({seconds:.1f} s)")

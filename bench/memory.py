@@ -11,41 +11,14 @@ driver, Ray's daemons and all workers — is summed, and the largest sum is the 
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from samples import SamplePage, pdf_bytes  # noqa: E402  (the tests' PDF generator)
-
-
-def session_pss_bytes(sid: int) -> int:
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            if int(stat[3]) != sid:
-                continue
-            for line in Path(f"/proc/{entry}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1]) * 1024
-                    break
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
-
-
-def make_input(folder: Path, docs: int, pages_per_doc: int) -> None:
-    lines = tuple(f"Line {i}: the quick brown fox jumps over the lazy dog." for i in range(40))
-    data = pdf_bytes([SamplePage(lines=lines, boxes=2)] * pages_per_doc)
-    folder.mkdir(parents=True)
-    for i in range(docs):
-        (folder / f"doc-{i:05d}.pdf").write_bytes(data)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from procs import peak_while, session_pss, write_documents  # noqa: E402
 
 
 def peak_of_run(inputs: Path, out: Path) -> tuple[int, float]:
@@ -54,10 +27,7 @@ def peak_of_run(inputs: Path, out: Path) -> tuple[int, float]:
         [sys.executable, "-m", "raypipe", "run", str(inputs), "--output", str(out), "--no-summary"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, session_pss_bytes(proc.pid))
-        time.sleep(0.2)
+    peak = peak_while(proc, lambda: session_pss(proc.pid))
     if proc.returncode != 0:
         raise SystemExit(f"the run over {inputs} failed with exit code {proc.returncode}")
     return peak, time.perf_counter() - start
@@ -73,7 +43,7 @@ def main() -> None:
         results = []
         for scale in (1, 10):
             docs = args.docs * scale
-            make_input(root / f"in-{scale}", docs, args.pages_per_doc)
+            write_documents(root / f"in-{scale}", docs, args.pages_per_doc)
             peak, seconds = peak_of_run(root / f"in-{scale}", root / f"out-{scale}")
             results.append(peak)
             print(f"{docs * args.pages_per_doc:6d} pages ({docs} docs): peak {peak / 2**20:8.1f} MiB  ({seconds:.1f} s)")
