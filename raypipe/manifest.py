@@ -16,8 +16,10 @@ doc_id is named ``<manifest file>#line=N`` (or ``#row=N``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import zlib
 from typing import Iterator, NamedTuple, Optional
 
 import pyarrow as pa
@@ -41,6 +43,52 @@ class Row(NamedTuple):
 
 def _codec(path: str) -> Optional[str]:
     return {"gz": "gzip", "zst": "zstd"}.get(path.rsplit(".", 1)[-1])
+
+
+class _Gunzip:
+    """A gzip stream's bytes as far as they go (``read(n)``), member after member: a file cut short gives
+    every byte before the cut, then raises OSError. (Arrow's gzip reader loses the last block it had
+    decompressed when the stream ends early.) At most ``n`` bytes are inflated per call: a bomb costs
+    no memory."""
+
+    def __init__(self, raw):
+        self.raw, self.inflate, self.pending, self.cut = raw, zlib.decompressobj(31), b"", False
+
+    CUT = "the gzip stream ends before its end marker: the file was cut short"
+
+    def read(self, n: int) -> bytes:
+        if self.cut:
+            raise OSError(self.CUT)
+        out, size = [], 0
+        try:
+            while size < n:
+                if self.inflate.eof:  # a member ended: another may follow
+                    self.pending = self.inflate.unused_data or self.raw.read(1 << 16)
+                    if not self.pending:
+                        break
+                    self.inflate = zlib.decompressobj(31)
+                if not self.pending:
+                    self.pending = self.raw.read(1 << 16)
+                    if not self.pending:
+                        self.cut = True
+                        break
+                piece = self.inflate.decompress(self.pending, n - size)
+                self.pending = b"" if self.inflate.eof else self.inflate.unconsumed_tail
+                out.append(piece)
+                size += len(piece)
+        except zlib.error as e:
+            raise OSError(f"not a readable gzip stream ({e})") from None
+        if self.cut and not out:
+            raise OSError(self.CUT)
+        return b"".join(out)
+
+
+@contextlib.contextmanager
+def _reader(fs: pafs.FileSystem, path: str):
+    """``read(n)`` of a JSONL manifest's bytes, decompressed (gzip / zstd by the name's ending)."""
+    codec = _codec(path)
+    with fs.open_input_stream(path, compression=None if codec == "gzip" else codec) as f:
+        yield _Gunzip(f).read if codec == "gzip" else f.read
 
 
 def _shown(spec: str, path: str) -> str:
@@ -99,8 +147,8 @@ def _path_of(row: dict) -> object:
 def _check_jsonl(fs: pafs.FileSystem, path: str, shown: str) -> None:
     """The file opens (and decompresses), and its first non-empty line, when it is an object, has a path."""
     try:
-        with fs.open_input_stream(path, compression=_codec(path)) as f:
-            for _, line in lines(f.read):
+        with _reader(fs, path) as read:
+            for _, line in lines(read):
                 if line is None or line.strip():
                     if line is not None and line.lstrip().startswith(b"["):
                         raise InputError(f"manifest file {shown!r} starts with a JSON array: a manifest holds one "
@@ -195,8 +243,8 @@ def plan_manifest(manifest: str, storage, parallelism: int) -> list[Unit]:
 def _jsonl_rows(fs: pafs.FileSystem, path: str) -> Iterator[Row]:
     number = 0
     try:
-        with fs.open_input_stream(path, compression=_codec(path)) as f:
-            for number, line in lines(f.read):
+        with _reader(fs, path) as read:
+            for number, line in lines(read):
                 if line is None:
                     yield Row(f"line {number}", f"{path}#line={number}", None, None,
                               f"the line is longer than {MAX_LINE} bytes")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
+import zlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -226,7 +228,14 @@ def test_a_manifest_cut_short_lists_what_it_can_and_says_where_it_stopped(genera
     docs = list_documents(InputConfig(manifest=str(cut)))
     broken = [d for d in docs if d.error_code == "invalid_input"]
     assert len(broken) == 1 and "cannot be read from here on" in broken[0].error and str(cut) in broken[0].error
-    assert 0 < len(docs) - 1 < 20_000
+    # every line whole before the cut is listed, not only those of the blocks before the last
+    whole_lines = zlib.decompressobj(31).decompress(cut.read_bytes()).count(b"\n")
+    assert 0 < whole_lines < 20_000 and len(docs) - 1 == whole_lines
+    assert f"line {whole_lines + 1}" in broken[0].error
+    # two gzip members one after the other (what `cat a.gz b.gz` makes) are one manifest
+    both = tmp_path / "both.jsonl.gz"
+    both.write_bytes(whole.read_bytes() + gzip.compress(b'{"path": "x.pdf", "doc_id": "last"}\n'))
+    assert len(list_documents(InputConfig(manifest=str(both)))) == 20_001
 
 
 def test_a_manifest_file_that_cannot_be_used_at_all_stops_before_the_run_naming_the_file(generated, tmp_path):
