@@ -168,6 +168,7 @@ def resolve_input(spec: str, cfg, storage) -> Input:
     why = refusal(spec, cfg.allow_file_uris, cfg.allow_uri_options)
     if why:
         raise InputError(f"input {spec!r}: {why}")
+    check_utf8(spec)
     fs, inner = resolve(spec, storage)
     local = not is_uri(spec)
     is_folder = _literal(fs, inner, local, spec)
@@ -179,6 +180,19 @@ def resolve_input(spec: str, cfg, storage) -> Input:
     if not root or fs.get_file_info(root).type != pafs.FileType.Directory:
         raise InputError(f"input {spec!r}: folder {root or inner!r} does not exist")
     return Input(spec, fs, local, root, pattern=glob_regex(relative(inner, root)))
+
+
+def check_utf8(spec: str) -> None:
+    """Every document's path starts with its input's, and a path is kept as text: an input whose path is
+    not valid UTF-8 would make every file in it a failed row, so it is refused here, once. (A name that
+    is not UTF-8 below the input is a row of its own: see :func:`document`.)"""
+    try:
+        spec.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = spec.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise InputError(f"input '{shown}': the path is not valid UTF-8 (shown with \\x escapes), so no file in "
+                         "it could be named in the output; rename it, or give a symlink to it whose name is "
+                         "UTF-8") from None
 
 
 # --- in a read task: walk -----------------------------------------------------------------------

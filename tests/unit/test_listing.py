@@ -117,6 +117,21 @@ def test_a_name_that_is_not_utf8_becomes_a_row_not_a_crash(tmp_path):
     row.doc_id.encode("utf-8") and row.source.encode("utf-8")  # both can go into an Arrow table
 
 
+def test_an_input_folder_whose_name_is_not_utf8_is_refused_once_not_blamed_on_every_file(tmp_path):
+    folder = os.path.join(os.fsencode(tmp_path), b"caf\xe9")
+    os.makedirs(os.path.join(folder, b"sub"))
+    for name in (b"a.pdf", b"sub/b.pdf"):
+        write_pdf(Path(os.fsdecode(os.path.join(folder, name))), text_pages(["x"]))
+    spec = os.fsdecode(folder)  # as the command line gives it: the byte as a surrogate
+    for cfg in ({"inputs": [spec]}, {"inputs": [spec + "/a.pdf"]}, {"inputs": [spec + "/*.pdf"]},
+                {"manifest": spec + "/m.jsonl"}):
+        with pytest.raises(InputError, match=r"caf\\xe9.*not valid UTF-8.*symlink"):
+            list_documents(InputConfig(**cfg))
+    os.symlink(folder, os.path.join(os.fsencode(tmp_path), b"cafe"))  # the way round it the message gives
+    docs = list_documents(InputConfig(inputs=[str(tmp_path / "cafe")]))
+    assert sorted(d.doc_id for d in docs) == ["a.pdf", "sub/b.pdf"] and not any(d.error_code for d in docs)
+
+
 def test_fifos_and_devices_are_listed_for_a_row_without_being_opened(tmp_path):
     root = tmp_path / "odd"
     root.mkdir()
