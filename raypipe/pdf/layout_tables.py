@@ -11,6 +11,8 @@ certain stays text.
 
 from __future__ import annotations
 
+import bisect
+import math
 import statistics
 from typing import Optional
 
@@ -32,11 +34,12 @@ def _cluster(values: list[float], tol: float) -> list[float]:
 
 def _rule_groups(rules: list[tuple]) -> list[tuple[list[tuple], list[tuple]]]:
     """Horizontal and vertical rules in groups: rules that cross, or horizontal rules of the same
-    width, one above the other, belong to one group."""
+    width, one above the other, belong to one group. Near-linear in the rules (a page of dashed lines
+    draws thousands): a horizontal rule is checked only against the vertical rules within its x range
+    and the horizontal rules in its own and the neighbouring cells of a 3-point grid of (x0, x1)."""
     hs = [r for r in rules if abs(r[1] - r[3]) < 1]
     vs = [r for r in rules if abs(r[0] - r[2]) < 1]
-    items = [("h", r) for r in hs] + [("v", r) for r in vs]
-    parent = list(range(len(items)))
+    parent = list(range(len(hs) + len(vs)))  # horizontal rules first, then vertical ones
 
     def find(i):
         while parent[i] != i:
@@ -44,20 +47,31 @@ def _rule_groups(rules: list[tuple]) -> list[tuple[list[tuple], list[tuple]]]:
             i = parent[i]
         return i
 
-    for i, (ki, a) in enumerate(items):
-        for j in range(i + 1, len(items)):
-            kj, b = items[j]
-            if ki != kj:
-                h, v = (a, b) if ki == "h" else (b, a)
-                linked = min(h[0], h[2]) - 2 <= v[0] <= max(h[0], h[2]) + 2 and min(v[1], v[3]) - 2 <= h[1] <= max(v[1], v[3]) + 2
-            else:
-                linked = ki == "h" and abs(a[0] - b[0]) < 3 and abs(a[2] - b[2]) < 3
-            if linked:
-                parent[find(i)] = find(j)
+    def union(i, j):
+        parent[find(i)] = find(j)
+
+    by_x = sorted(range(len(vs)), key=lambda k: vs[k][0])
+    xs = [vs[k][0] for k in by_x]
+    cells: dict[tuple[int, int], list[int]] = {}
+    for i, h in enumerate(hs):
+        left, right = min(h[0], h[2]), max(h[0], h[2])
+        for k in by_x[bisect.bisect_left(xs, left - 2):bisect.bisect_right(xs, right + 2)]:
+            v = vs[k]
+            if min(v[1], v[3]) - 2 <= h[1] <= max(v[1], v[3]) + 2:
+                union(i, len(hs) + k)
+        cells.setdefault((math.floor(h[0] / 3), math.floor(h[2] / 3)), []).append(i)
+    for (cx, cy), members in cells.items():
+        for i in members[1:]:  # one cell is 3 points wide: its rules are all within 3 points of each other
+            union(i, members[0])
+        for dx, dy in ((0, 1), (1, -1), (1, 0), (1, 1)):  # each pair of neighbouring cells once
+            other = cells.get((cx + dx, cy + dy))
+            if other and find(members[0]) != find(other[0]):
+                if any(abs(hs[i][0] - hs[j][0]) < 3 and abs(hs[i][2] - hs[j][2]) < 3 for i in members for j in other):
+                    union(members[0], other[0])
     groups: dict[int, tuple[list, list]] = {}
-    for i, (kind, r) in enumerate(items):
+    for i, r in enumerate(hs + vs):
         g = groups.setdefault(find(i), ([], []))
-        (g[0] if kind == "h" else g[1]).append(r)
+        (g[0] if i < len(hs) else g[1]).append(r)
     return [g for g in groups.values() if len(g[0]) >= 2]
 
 

@@ -276,3 +276,47 @@ def test_one_page_at_a_time_then_the_document_pass():
     assert [p.footer for p in alone] == ["1", "2", "3"]  # a page number is known from one page
     assert [p.header for p in together] == ["Quarterly Bulletin of the Harbour Board"] * 3
     assert [layout.number for layout in layouts] == [1, 2, 3]
+
+
+def _groups_pairwise(rules):
+    """The rule grouping by its definition, every pair compared (the reference for the fast one)."""
+    hs = [r for r in rules if abs(r[1] - r[3]) < 1]
+    vs = [r for r in rules if abs(r[0] - r[2]) < 1]
+    items = [("h", r) for r in hs] + [("v", r) for r in vs]
+    group = list(range(len(items)))
+    for i, (ki, a) in enumerate(items):
+        for j in range(i + 1, len(items)):
+            kj, b = items[j]
+            if ki != kj:
+                h, v = (a, b) if ki == "h" else (b, a)
+                linked = (min(h[0], h[2]) - 2 <= v[0] <= max(h[0], h[2]) + 2
+                          and min(v[1], v[3]) - 2 <= h[1] <= max(v[1], v[3]) + 2)
+            else:
+                linked = ki == "h" and abs(a[0] - b[0]) < 3 and abs(a[2] - b[2]) < 3
+            if linked:
+                old, new = group[j], group[i]
+                group = [new if g == old else g for g in group]
+    out = {}
+    for g, (kind, r) in zip(group, items):
+        out.setdefault(g, ([], []))[0 if kind == "h" else 1].append(r)
+    return sorted(tuple(sorted(h)) + tuple(sorted(v)) for h, v in out.values() if len(h) >= 2)
+
+
+def test_rule_groups_are_those_of_every_pair_compared():
+    import random
+
+    from raypipe.pdf.layout_tables import _rule_groups
+
+    rng = random.Random(7)
+    for _ in range(300):
+        rules = []
+        for _ in range(rng.randint(0, 60)):
+            if rng.random() < 0.5:  # horizontal rules of a few widths, some drawn right to left
+                x0 = rng.choice([10, 10.5, 12.9, 13, 50]) + rng.random() * rng.choice([0, 1, 5])
+                x1, y = x0 + rng.choice([40, 41.5, 44, 100]), rng.uniform(0, 200)
+                rules.append((x0, y, x1, y) if rng.random() < 0.8 else (x1, y, x0, y))
+            else:
+                x, y0 = rng.uniform(0, 200), rng.uniform(0, 200)
+                rules.append((x, y0, x, y0 + rng.uniform(1, 100)))
+        got = sorted(tuple(sorted(h)) + tuple(sorted(v)) for h, v in _rule_groups(rules))
+        assert got == _groups_pairwise(rules), rules
