@@ -35,7 +35,7 @@ def build_dataset(config: Union[PipelineConfig, Plan], released=(), stats=None, 
     attempts = config.ray.max_doc_attempts
     ledger = start_ledger() if attempts else None  # 0: no crash accounting
     ds = read_documents(plan.units, config.input, config.storage, config.input.shard_slice(), released, plan.read_tasks,
-                        committed)
+                        committed, stats)
     auto = engine.needs_images and config.engine.ocr_mode == "auto"  # the router decides on each text layer
     ds = render_stage(
         ds,

@@ -62,28 +62,39 @@ def _uncommitted(docs: list[Document], committed) -> list[Document]:
 
 
 def _blocks(units: list[Unit], cfg, storage, rows: int, shard, skip: frozenset, extra: list[Document],
-            committed=None) -> Iterable[pa.Table]:
+            committed=None, report=None) -> Iterable[pa.Table]:
     """The units' documents as tables of at most ``rows`` rows, without the ``committed`` ids
-    (a :class:`~raypipe.committed.CommittedIds`). Repeated ids and files are caught across all of the
-    task's units (one :class:`~raypipe.listing.Seen`), committed or not, as in the run that wrote them."""
+    (a :class:`~raypipe.committed.CommittedIds`); ``report(n)`` is told how many that skipped, at the end.
+    Repeated ids and files are caught across all of the task's units (one
+    :class:`~raypipe.listing.Seen`), committed or not, as in the run that wrote them."""
     buffered: list[Document] = list(extra)
     seen = Seen()
+    skipped = 0
+
+    def flush() -> list[Document]:
+        nonlocal skipped
+        fresh = _uncommitted(buffered, committed)
+        skipped += len(buffered) - len(fresh)
+        return fresh
+
     for unit in units:
         for doc in documents(unit, cfg, storage, seen):
             if doc.doc_id in skip or not in_shard(doc.doc_id, shard):
                 continue
             buffered.append(doc)
             if len(buffered) >= rows:
-                fresh = _uncommitted(buffered, committed)
+                fresh = flush()
                 if fresh:
                     yield _table(fresh)
                 buffered = []
-    fresh = _uncommitted(buffered, committed)
+    fresh = flush()
     if fresh:
         yield _table(fresh)
+    if report is not None:
+        report(skipped)
 
 
-def _datasource(units: list[Unit], cfg, storage, shard, released: list[Document], tasks: int, committed):
+def _datasource(units: list[Unit], cfg, storage, shard, released: list[Document], tasks: int, committed, stats):
     from ray.data.block import BlockMetadata
     from ray.data.datasource import Datasource, ReadTask
 
@@ -102,11 +113,12 @@ def _datasource(units: list[Unit], cfg, storage, shard, released: list[Document]
             for i, group in enumerate(groups):
                 extra = released if i == 0 else []
 
-                def read_fn(group=group, extra=extra):
+                def read_fn(group=group, extra=extra, key=f"read-{i}"):
                     import ray
 
                     ids = ray.get(committed) if committed is not None else None
-                    yield from _blocks(group, cfg, storage, CHUNK, shard, skip, extra, ids)
+                    report = (lambda n: stats.listing.remote(key, n)) if stats is not None and ids is not None else None
+                    yield from _blocks(group, cfg, storage, CHUNK, shard, skip, extra, ids, report)
 
                 out.append(ReadTask(read_fn, BlockMetadata(num_rows=None, size_bytes=None, exec_stats=None,
                                                            input_files=None)))
@@ -118,12 +130,14 @@ def _datasource(units: list[Unit], cfg, storage, shard, released: list[Document]
     return InputListing()
 
 
-def read_documents(units: list[Unit], cfg, storage=None, shard=None, released=(), tasks: int = 4, committed=None):
+def read_documents(units: list[Unit], cfg, storage=None, shard=None, released=(), tasks: int = 4, committed=None,
+                   stats=None):
     """A lazy Dataset with one row (``doc_id``, ``source``, ``error_code``, ``error``) per document not in
-    ``committed`` (a reference to a :class:`~raypipe.committed.CommittedIds`, or None)."""
+    ``committed`` (a reference to a :class:`~raypipe.committed.CommittedIds`, or None); the run's
+    ``stats`` actor (:mod:`raypipe.runstats`) is told how many each read task skipped."""
     import ray.data
 
-    source = _datasource(units, cfg, storage, shard, list(released), tasks, committed)
+    source = _datasource(units, cfg, storage, shard, list(released), tasks, committed, stats)
     ds = ray.data.read_datasource(source, override_num_blocks=max(1, min(tasks, len(units))),
                                   num_cpus=READ_NUM_CPUS)
     # a read task's small yields are merged into large blocks; cut them back to docs_per_block rows, as

@@ -18,6 +18,7 @@ class RunStats:
     def __init__(self):
         self.nodes: dict[str, dict[str, int]] = {}
         self.engines: dict[str, dict] = {}
+        self.skipped: dict[str, int] = {}
 
     def documents(self, node: str, documents: int, pages: int) -> None:
         counts = self.nodes.setdefault(node, {"documents": 0, "pages": 0})
@@ -27,8 +28,12 @@ class RunStats:
     def engine(self, key: str, stats: dict) -> None:
         self.engines[key] = stats  # each report is cumulative: the last one wins
 
+    def listing(self, key: str, skipped: int) -> None:
+        """A read task's count of listed documents a resume skipped (a retried task's report replaces its own)."""
+        self.skipped[key] = skipped
+
     def snapshot(self) -> dict:
-        return {"nodes": self.nodes, "engines": self.engines}
+        return {"nodes": self.nodes, "engines": self.engines, "skipped": self.skipped}
 
 
 def start():
@@ -72,6 +77,7 @@ def collect(stats) -> Optional[dict]:
         if values:
             summed[name] = sum(values)
     limits = [e["limits"] for e in engines if e.get("limits")]
-    return {"documents_by_node": snapshot["nodes"], "engines": len(engines),
+    return {"documents_skipped": sum(snapshot["skipped"].values()), "documents_by_node": snapshot["nodes"],
+            "engines": len(engines),
             "engine_limits": limits[0] if limits and all(x == limits[0] for x in limits) else limits,
             "engine_stats": summed}

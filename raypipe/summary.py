@@ -102,10 +102,12 @@ class _Tally:
             self.engine_end = end if self.engine_end is None else max(self.engine_end, end)
 
 
-def _listed(stages: list[dict]) -> Optional[int]:
+def _listed(stages: list[dict], engines: Optional[dict]) -> Optional[int]:
     """Documents the read listed this run: the first stage's rows out (the read, alone or fused with the
-    render, one row per document either way; a resumed run's checkpoint filter comes after it)."""
-    return stages[0]["rows_out"] if stages else None
+    render, one row per document either way) and those its read tasks skipped as already written."""
+    if not stages:
+        return None
+    return stages[0]["rows_out"] + ((engines or {}).get("documents_skipped") or 0)
 
 
 def _rate(count: float, seconds: Optional[float]) -> Optional[float]:
@@ -158,7 +160,7 @@ def collect(
         "prompt_tokens": whole.prompt_tokens,
         "completion_tokens": whole.completion_tokens,
         "run": {
-            "documents_listed": _listed(stages or []),
+            "documents_listed": _listed(stages or [], engines),
             "data_files": this_run.files,
             "documents": this_run.documents,
             "pages_processed": this_run.processed,

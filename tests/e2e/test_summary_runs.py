@@ -90,6 +90,7 @@ def test_summary_matches_output_and_stages_are_timed(corpus, generated, tmp_path
     assert summary["documents"] == run["documents"] + 1
     run = summary["run"]
     assert run["documents_listed"] == summary["documents"]
+    assert run["documents_skipped"] == summary["documents"] - 1  # already written: skipped as they were listed
     assert run["documents"] == run["data_files"] == 1 and run["pages_processed"] == 2
     assert run["stages"] and run["stages"][-1]["name"] == "Write" and run["stages"][-1]["rows_in"] == 1
 
