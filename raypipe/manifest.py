@@ -46,40 +46,59 @@ def _codec(path: str) -> Optional[str]:
 
 
 class _Gunzip:
-    """A gzip stream's bytes as far as they go (``read(n)``), member after member: a file cut short gives
-    every byte before the cut, then raises OSError. (Arrow's gzip reader loses the last block it had
-    decompressed when the stream ends early.) At most ``n`` bytes are inflated per call: a bomb costs
-    no memory."""
-
-    def __init__(self, raw):
-        self.raw, self.inflate, self.pending, self.cut = raw, zlib.decompressobj(31), b"", False
+    """A gzip stream's bytes as far as they go (``read(n)``), member after member, as ``gzip -dc`` reads
+    them: zero padding after the last member is ignored. A file cut short, or bytes after a member that
+    are neither padding nor another member, give every byte before them, then OSError on the next
+    read. (Arrow's gzip reader loses the last block it had inflated when the stream ends early.) At
+    most ``n`` bytes are inflated per call: a bomb costs no memory."""
 
     CUT = "the gzip stream ends before its end marker: the file was cut short"
 
+    def __init__(self, raw):
+        self.raw, self.inflate, self.pending, self.error = raw, zlib.decompressobj(31), b"", None
+
+    def _next_member(self) -> bool:
+        """After a member's end: whether another follows (and set up for it)."""
+        rest = self.inflate.unused_data or self.raw.read(1 << 16)
+        while len(rest) < 2 and rest.strip(b"\0"):  # too short to tell yet
+            more = self.raw.read(1 << 16)
+            if not more:
+                break
+            rest += more
+        if not rest.strip(b"\0"):  # the end, or zero padding: drain it
+            while rest:
+                if rest.strip(b"\0"):
+                    self.error = "bytes that are not gzip follow the zero padding after the last gzip member"
+                    return False
+                rest = self.raw.read(1 << 16)
+            return False
+        if not rest.startswith(b"\x1f\x8b"):
+            self.error = "bytes that are not gzip follow the last gzip member"
+            return False
+        self.inflate, self.pending = zlib.decompressobj(31), rest
+        return True
+
     def read(self, n: int) -> bytes:
-        if self.cut:
-            raise OSError(self.CUT)
         out, size = [], 0
-        try:
-            while size < n:
-                if self.inflate.eof:  # a member ended: another may follow
-                    self.pending = self.inflate.unused_data or self.raw.read(1 << 16)
-                    if not self.pending:
-                        break
-                    self.inflate = zlib.decompressobj(31)
+        while size < n and self.error is None:
+            try:
+                if self.inflate.eof and not self._next_member():
+                    break
                 if not self.pending:
                     self.pending = self.raw.read(1 << 16)
                     if not self.pending:
-                        self.cut = True
+                        self.error = self.CUT
                         break
                 piece = self.inflate.decompress(self.pending, n - size)
-                self.pending = b"" if self.inflate.eof else self.inflate.unconsumed_tail
+            except zlib.error as e:
+                self.error = f"not a readable gzip stream ({e})"
+                break
+            self.pending = b"" if self.inflate.eof else self.inflate.unconsumed_tail
+            if piece:
                 out.append(piece)
                 size += len(piece)
-        except zlib.error as e:
-            raise OSError(f"not a readable gzip stream ({e})") from None
-        if self.cut and not out:
-            raise OSError(self.CUT)
+        if size == 0 and self.error is not None:
+            raise OSError(self.error)
         return b"".join(out)
 
 
@@ -210,9 +229,13 @@ def plan_manifest(manifest: str, storage, parallelism: int) -> list[Unit]:
     fs, inner = resolve(manifest, storage)
     info = fs.get_file_info(inner)
     if info.type == pafs.FileType.Directory:
-        files = sorted(i.path for i in fs.get_file_info(pafs.FileSelector(inner, recursive=True))
-                       if i.type == pafs.FileType.File and i.base_name.endswith(MANIFEST_SUFFIXES)
-                       and not i.base_name.startswith(("_", ".")))
+        try:
+            files = sorted(i.path for i in fs.get_file_info(pafs.FileSelector(inner, recursive=True))
+                           if i.type == pafs.FileType.File and i.base_name.endswith(MANIFEST_SUFFIXES)
+                           and not i.base_name.startswith(("_", ".")))
+        except UnicodeDecodeError:  # Arrow names every file as text
+            raise InputError(f"manifest folder {manifest!r} holds a file or folder whose name is not valid UTF-8; "
+                             "rename it (every shard's name must be UTF-8)") from None
         if not files:
             raise InputError(f"manifest {manifest!r} is a folder without Parquet or JSONL files")
     elif info.type == pafs.FileType.File:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import re
@@ -127,6 +128,13 @@ def test_an_input_folder_whose_name_is_not_utf8_is_refused_once_not_blamed_on_ev
                 {"manifest": spec + "/m.jsonl"}):
         with pytest.raises(InputError, match=r"caf\\xe9.*not valid UTF-8.*symlink"):
             list_documents(InputConfig(**cfg))
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "good.jsonl").write_text('{"path": "a.pdf"}\n')
+    with open(os.path.join(os.fsencode(shards), b"bad-\xff.jsonl"), "w") as f:
+        f.write('{"path": "b.pdf"}\n')
+    with pytest.raises(InputError, match=r"manifest folder .*shards.*not valid UTF-8"):
+        list_documents(InputConfig(manifest=str(shards)))
     os.symlink(folder, os.path.join(os.fsencode(tmp_path), b"cafe"))  # the way round it the message gives
     docs = list_documents(InputConfig(inputs=[str(tmp_path / "cafe")]))
     assert sorted(d.doc_id for d in docs) == ["a.pdf", "sub/b.pdf"] and not any(d.error_code for d in docs)
@@ -251,6 +259,31 @@ def test_a_manifest_cut_short_lists_what_it_can_and_says_where_it_stopped(genera
     both = tmp_path / "both.jsonl.gz"
     both.write_bytes(whole.read_bytes() + gzip.compress(b'{"path": "x.pdf", "doc_id": "last"}\n'))
     assert len(list_documents(InputConfig(manifest=str(both)))) == 20_001
+
+
+def test_a_gzip_manifest_is_read_as_gzip_reads_it(generated, tmp_path):
+    from raypipe.manifest import _Gunzip
+
+    text = "".join(json.dumps({"path": f"d{i}.pdf", "doc_id": f"d{i}"}) + "\n" for i in range(2000)).encode()
+    packed = gzip.compress(text)
+
+    def read_all(data: bytes, n: int = 4096) -> tuple[bytes, str]:
+        reader, got = _Gunzip(io.BytesIO(data)), b""
+        try:
+            while chunk := reader.read(n):
+                got += chunk
+        except OSError as e:
+            return got, str(e)
+        return got, ""
+
+    for cut in [*range(0, 120), len(packed) // 2, len(packed) - 1]:  # cut anywhere: never silent
+        got, error = read_all(packed[:cut])
+        assert text.startswith(got) and "cut short" in error, (cut, error)
+    assert read_all(packed + b"\0" * 512) == (text, "")  # zero padding after the last member, as gzip allows
+    got, error = read_all(packed + b"trailing junk")
+    assert got == text and "not gzip" in error  # every byte before the junk, then why it stopped
+    assert read_all(packed + packed, n=7) == (text + text, "")  # members one after the other, any read size
+    assert read_all(b"")[1] and read_all(b"plain text, not gzip\n")[0] == b""
 
 
 def test_a_manifest_file_that_cannot_be_used_at_all_stops_before_the_run_naming_the_file(generated, tmp_path):
