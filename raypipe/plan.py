@@ -180,7 +180,7 @@ def inventory(units: list[Unit], cfg, storage=None, shard=None) -> dict:
 
     from raypipe.listing import Seen, documents
     from raypipe.read import in_shard
-    from raypipe.storage import resolve
+    from raypipe.storage import is_uri, resolve
 
     count, size, failures = 0, 0, collections.Counter()
     batches: dict = {}
@@ -199,8 +199,8 @@ def inventory(units: list[Unit], cfg, storage=None, shard=None) -> dict:
             if d.error_code:
                 failures[d.error_code] += 1
             elif d.source:
-                fs, inner = resolve(d.source, storage)
-                fs_and_paths = batches.setdefault(id(fs), (fs, []))
+                fs, inner = resolve(d.source, storage)  # a new local filesystem object each time: one key for all
+                fs_and_paths = batches.setdefault("local" if not is_uri(d.source) else id(fs), (fs, []))
                 fs_and_paths[1].append(inner)
                 if len(fs_and_paths[1]) >= SIZE_BATCH:
                     look_up(*fs_and_paths)
@@ -214,6 +214,7 @@ def describe(plan: Plan) -> dict:
     """What a run would use, as JSON-ready data (``raypipe plan``). Lists every document on this process
     to count them, streaming (a run lists them in its read tasks instead)."""
     from raypipe.engines.vllm import engine_args
+    from raypipe.write import WRITE_NUM_CPUS
 
     config, spec, ray_cfg = plan.config, plan.engine, plan.config.ray
     pool = ray_cfg.infer
@@ -247,6 +248,7 @@ def describe(plan: Plan) -> dict:
             "longest_side": config.render.longest_side,
             "images": model_engine,
         },
+        "write": ray_cfg.stage("write", WRITE_NUM_CPUS, job_wide=False),
         "output": None if folder is None else {
             "path": config.output.output,
             "format": config.output.format,

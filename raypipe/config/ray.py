@@ -106,10 +106,12 @@ class RayConfig(Section):
         "0 turns the accounting off (one ledger round trip per document; Ray then retries without limit).",
     )
     stage_num_cpus: Optional[float] = Field(
-        default=None, gt=0, description="CPUs reserved by each task or actor of every stage whose own is not set."
+        default=None, gt=0,
+        description="CPUs reserved by each task or actor of every stage but write whose own is not set."
     )
     stage_memory: Optional[int] = Field(
-        default=None, ge=0, description="Bytes of memory reserved by each task or actor of every stage whose own is not set."
+        default=None, ge=0,
+        description="Bytes of memory reserved by each task or actor of every stage but write whose own is not set."
     )
     render: StageResources = Field(
         default_factory=StageResources, description="Render tasks (default: 1 CPU each).",
@@ -126,7 +128,8 @@ class RayConfig(Section):
         default_factory=StageResources,
         description="Write tasks (default: 0.2 CPU each; the job-wide stage defaults do not apply to them: Ray "
         "Data reserves each stage's need upstream first, and a writer asking for a whole CPU on a small "
-        "cluster waits until the read ends).",
+        "cluster waits until the read ends). At the postprocess stage's CPUs Ray fuses the writer into it, "
+        "and the summary then times them as one stage.",
         json_schema_extra=cli(prefix="write-"),
     )
 

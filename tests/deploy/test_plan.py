@@ -50,6 +50,8 @@ def test_plan_shows_one_engine_per_gpu_and_starts_no_actor(head):
     assert described["documents"]["count"] == len(list((ROOT / "examples").glob("*.pdf")))
     assert plan(head, "--tensor-parallel-size", "2")["actors"]["min"] == 4
     assert plan(head, "--infer-actors", "3")["actors"]["min"] == 3  # an explicit option wins
+    assert described["write"] == {"num_cpus": 0.2}
+    assert plan(head, "--stage-num-cpus", "1", "--write-concurrency", "2")["write"] == {"num_cpus": 0.2, "concurrency": 2}
     listed = subprocess.run([sys.executable, "-c", "import ray; ray.init(log_to_driver=False); "
                              "from ray.util.state import list_actors; print(len(list_actors(filters=[('state', '=', 'ALIVE')])))"],
                             env=head.env, capture_output=True, text=True, timeout=120)

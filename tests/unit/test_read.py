@@ -162,8 +162,20 @@ def test_plan_counts_documents_streaming_with_their_bytes_and_known_failures(tmp
     assert got["count"] == len(listed) == n
     assert got["bytes"] == 1000 * len(readable) and len(readable) >= 2  # each window reads the file once
     assert got["known_failures"] == {"invalid_input": 1, "duplicate": n - 1 - len(readable)}
-    # as a list, 150,000 documents take about 60 MB of Python objects; streamed, the bound is the
-    # listing's repeat window and one batch of paths
     assert peak < 32 * 2**20, peak
     assert inventory(units, cfg, shard=(0, 2))["count"] + inventory(units, cfg, shard=(1, 2))["count"] == n
+    # 150,000 distinct files (not there: their size counts 0): as a list, or one pending size lookup per
+    # document, they take 50-60 MB of Python objects; streamed, the bound is the listing's repeat window
+    # and one batch of paths
+    pq.write_table(pa.table({"path": [f"{tmp_path}/gone/{i:06d}.pdf" for i in range(n)]}), tmp_path / "d.parquet",
+                   row_group_size=10_000)
+    cfg = InputConfig(manifest=str(tmp_path / "d.parquet"))
+    units = plan_units(cfg, parallelism=8)
+    tracemalloc.start()
+    try:
+        assert inventory(units, cfg) == {"count": n, "bytes": 0, "known_failures": {}}
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 * 2**20, peak
 
