@@ -25,6 +25,7 @@ import time
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
+import pyarrow as pa
 
 log = logging.getLogger("raypipe")
 
@@ -38,17 +39,32 @@ def _encode(doc_id: str) -> bytes:
 
 
 class CommittedIds:
-    """A set of doc_ids in flat numpy arrays (cheap to share through Ray's object store)."""
+    """A set of doc_ids in flat numpy arrays (cheap to share through Ray's object store), built from an
+    Arrow array of the ids' UTF-8 bytes (``large_binary``, no nulls) a slice at a time: building it holds
+    the ids twice as Arrow buffers, never as Python objects. :meth:`of` builds one from strings."""
 
-    def __init__(self, ids: Iterable[str]):
-        encoded = [_encode(i) for i in ids]
-        hashes = np.fromiter((_hash(b) for b in encoded), dtype=np.uint64, count=len(encoded))
+    SLICE = 65536
+
+    def __init__(self, encoded: pa.Array):
+        n = len(encoded)
+        hashes = np.empty(n, dtype=np.uint64)
+        for start in range(0, n, self.SLICE):
+            part = encoded.slice(start, self.SLICE).to_pylist()
+            hashes[start:start + len(part)] = np.fromiter((_hash(b) for b in part), dtype=np.uint64, count=len(part))
         order = np.argsort(hashes, kind="stable")
         self.hashes = hashes[order]
-        lengths = np.fromiter((len(encoded[i]) for i in order), dtype=np.int64, count=len(encoded))
-        self.offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=self.offsets[1:])
-        self.data = np.frombuffer(b"".join(encoded[i] for i in order), dtype=np.uint8)
+        self.offsets, self.data = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint8)
+        if n:
+            taken = encoded.take(pa.array(order))
+            _, offsets, data = taken.buffers()
+            self.offsets = np.frombuffer(offsets, dtype=np.int64)[taken.offset:taken.offset + n + 1].copy()
+            self.offsets -= self.offsets[0]
+            start = int(np.frombuffer(offsets, dtype=np.int64)[taken.offset])
+            self.data = np.frombuffer(data, dtype=np.uint8)[start:start + int(self.offsets[-1])].copy()
+
+    @classmethod
+    def of(cls, ids: Iterable[str]) -> "CommittedIds":
+        return cls(pa.array([_encode(i) for i in ids], pa.large_binary()))
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -84,10 +100,11 @@ class CommittedIds:
 
 def load(output: str, storage, checkpoint: str) -> Optional[CommittedIds]:
     """The ids committed in one checkpoint folder of an output (None when it has none)."""
-    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from raypipe import checkpoints
+    from raypipe.errors import OutputRefusedError
     from raypipe.output import OutputFolder
 
     start = time.perf_counter()
@@ -95,11 +112,21 @@ def load(output: str, storage, checkpoint: str) -> Optional[CommittedIds]:
     paths = checkpoints.files(folder, checkpoint) if folder.fs.get_file_info(checkpoint).type.name == "Directory" else []
     columns = []
     for path in paths:
-        with folder.fs.open_input_file(path) as f:
-            columns.append(pq.read_table(f, columns=["doc_id"])["doc_id"])
+        try:
+            with folder.fs.open_input_file(path) as f:
+                column = pq.read_table(f, columns=["doc_id"])["doc_id"]
+            columns.append(pc.drop_null(column.cast(pa.string())))
+        except (OSError, KeyError, ValueError, pa.ArrowException) as e:  # ArrowInvalid is a ValueError
+            raise OutputRefusedError(
+                f"the resume checkpoint file {path!r} cannot be read ({e}); without it the documents it "
+                "committed cannot be told from new ones and would be written twice: restore it from a copy, or "
+                "pass --fresh to start over"
+            ) from None
     if not columns:
         return None
-    committed = CommittedIds(pa.chunked_array(columns, pa.string()).to_pylist())
+    encoded = pa.concat_arrays([chunk.cast(pa.large_binary()) for column in columns for chunk in column.chunks])
+    del columns
+    committed = CommittedIds(encoded)
     log.info("resume: %d committed ids from %d checkpoint files in %.1f s (%.0f MiB)", len(committed), len(paths),
              time.perf_counter() - start, committed.nbytes / 2**20)
     return committed
@@ -115,8 +142,15 @@ def load_remote(output: str, storage, checkpoint: str):
     a checkpoint that cannot be read stops the run here, before any work."""
     import ray
 
+    from raypipe.errors import UsageError
+
     ref, count = ray.remote(num_cpus=0, num_returns=2)(_load_counted).remote(output, storage, checkpoint)
-    return ref, ray.get(count)
+    try:
+        return ref, ray.get(count)
+    except ray.exceptions.RayTaskError as e:
+        if isinstance(e.cause, UsageError):
+            raise e.cause from None
+        raise
 
 
 @functools.cache

@@ -18,26 +18,26 @@ from raypipe.read import _blocks
 
 def test_membership_is_exact_for_ids_of_any_spelling():
     ids = ["a", "a/b.pdf", "ü/ß.pdf", "bad-\udcff.pdf", "x" * 5000, "", "id#repeat=2"]
-    c = CommittedIds(ids)
+    c = CommittedIds.of(ids)
     assert len(c) == len(ids)
     assert all(i in c for i in ids)
     others = ["b", "a/b.pd", "a/b.pdf ", "u/ss.pdf", "bad-\udcfe.pdf", "x" * 4999, "id#repeat=3", "id"]
     assert not any(o in c for o in others)
     assert list(c.mask(ids[:2] + others[:2])) == [True, True, False, False]
-    assert list(CommittedIds([]).mask(["a"])) == [False] and "a" not in CommittedIds([])
+    assert list(CommittedIds.of([]).mask(["a"])) == [False] and "a" not in CommittedIds.of([])
 
 
 def test_a_hash_collision_never_skips_an_unwritten_document(monkeypatch):
     monkeypatch.setattr(committed_mod, "_hash", lambda encoded: len(encoded) % 3)  # collisions everywhere
     written = [f"doc-{i}" for i in range(300)]
-    c = CommittedIds(written)
+    c = CommittedIds.of(written)
     unwritten = [f"new-{i}" for i in range(300)]
     mask = c.mask(written + unwritten)
     assert mask[:300].all() and not mask[300:].any()
 
 
 def test_it_travels_as_flat_arrays():
-    c = CommittedIds([f"d{i:07d}.pdf" for i in range(10_000)])
+    c = CommittedIds.of([f"d{i:07d}.pdf" for i in range(10_000)])
     assert c.nbytes < 10_000 * (8 + 8 + 12 + 1)  # hash, offset and the id's bytes: no Python objects
     again = pickle.loads(pickle.dumps(c, protocol=5))
     assert "d0000042.pdf" in again and "d0010000.pdf" not in again
@@ -62,7 +62,28 @@ def test_the_read_drops_committed_rows_and_still_names_repeats(tmp_path):
     cfg = InputConfig(manifest=str(tmp_path / "m.parquet"))
     units = plan_units(cfg, parallelism=1)
     every = [r for b in _blocks(units, cfg, None, 512, None, frozenset(), []) for r in b.to_pylist()]
-    done = CommittedIds([r["doc_id"] for r in every[:2000]])
-    left = [r for b in _blocks(units, cfg, None, 512, None, frozenset(), [], done) for r in b.to_pylist()]
-    assert left == every[2000:]  # the same rows, the same names, in the same order
+    done = CommittedIds.of([r["doc_id"] for r in every[:2000]])
+    told = []
+    left = [r for b in _blocks(units, cfg, None, 512, None, frozenset(), [], done, told.append) for r in b.to_pylist()]
+    assert left == every[2000:] and told == [2000]  # the same rows, the same names, in the same order
     assert {r["doc_id"] for r in left} >= {"id-5#repeat=2", "id-2999#repeat=2"}
+
+
+def test_a_checkpoint_of_other_string_types_or_nulls_loads_and_a_damaged_one_is_named(tmp_path):
+    import pytest
+
+    from raypipe.errors import OutputRefusedError
+
+    ckpt = tmp_path / "out" / "_raypipe" / "checkpoint"
+    ckpt.mkdir(parents=True)
+    pq.write_table(pa.table({"doc_id": pa.array(["a", None], pa.large_string())}), ckpt / "r1_x.parquet")
+    pq.write_table(pa.table({"doc_id": pa.array(["b", "b"]).dictionary_encode()}), ckpt / "r2_y.parquet")
+    c = load(str(tmp_path / "out"), None, str(ckpt))
+    assert len(c) == 3 and "a" in c and "b" in c and "None" not in c
+    (ckpt / "r3_z.parquet").write_bytes(b"")  # a file cut to nothing
+    with pytest.raises(OutputRefusedError, match=r"r3_z.parquet.*cannot be read.*--fresh"):
+        load(str(tmp_path / "out"), None, str(ckpt))
+    (ckpt / "r3_z.parquet").unlink()
+    pq.write_table(pa.table({"id": ["c"]}), ckpt / "r4_w.parquet")  # no doc_id column
+    with pytest.raises(OutputRefusedError, match="r4_w.parquet"):
+        load(str(tmp_path / "out"), None, str(ckpt))
