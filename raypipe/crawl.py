@@ -182,7 +182,7 @@ def resolve_input(spec: str, cfg, storage) -> Input:
     return Input(spec, fs, local, root, pattern=glob_regex(relative(inner, root)))
 
 
-def check_utf8(spec: str) -> None:
+def check_utf8(spec: str, what: str = "input") -> None:
     """Every document's path starts with its input's, and a path is kept as text: an input whose path is
     not valid UTF-8 would make every file in it a failed row, so it is refused here, once. (A name that
     is not UTF-8 below the input is a row of its own: see :func:`document`.)"""
@@ -190,7 +190,7 @@ def check_utf8(spec: str) -> None:
         spec.encode("utf-8")
     except UnicodeEncodeError:
         shown = spec.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        raise InputError(f"input '{shown}': the path is not valid UTF-8 (shown with \\x escapes), so no file in "
+        raise InputError(f"{what} '{shown}': the path is not valid UTF-8 (shown with \\x escapes), so no file in "
                          "it could be named in the output; rename it, or give a symlink to it whose name is "
                          "UTF-8") from None
 

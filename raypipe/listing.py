@@ -113,7 +113,7 @@ def plan_units(cfg, storage=None, parallelism: int = 4) -> list[Unit]:
     _check_names(inputs)
     units = [unit for inp in inputs for unit in inp.units(parallelism)]
     if cfg.manifest:
-        check_utf8(cfg.manifest)
+        check_utf8(cfg.manifest, "manifest")
         units += plan_manifest(cfg.manifest, storage, parallelism)
     if not units:
         raise InputError(f"no documents found in inputs {cfg.inputs or cfg.manifest!r}")

@@ -137,7 +137,9 @@ def _start_engine(start):
     GPU whose memory a killed predecessor still holds): the RuntimeError vLLM raises then would otherwise
     end the actor's start, and Ray does not restart an actor whose start raised, so the run would fail.
     A wrong option is a ValueError, and something this vLLM build cannot do a NotImplementedError (a
-    RuntimeError subclass): neither is retried."""
+    RuntimeError subclass): neither is retried when the actor's own process raises it. Raised in vLLM's
+    engine-core process, either reaches the actor as "Engine core initialization failed", a plain
+    RuntimeError, and is tried again like a death."""
     for attempt in range(1, ENGINE_START_TRIES + 1):
         try:
             return start()

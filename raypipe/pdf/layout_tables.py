@@ -37,6 +37,7 @@ def _rule_groups(rules: list[tuple]) -> list[tuple[list[tuple], list[tuple]]]:
     width, one above the other, belong to one group. Near-linear in the rules (a page of dashed lines
     draws thousands): a horizontal rule is checked only against the vertical rules within its x range
     and the horizontal rules in its own and the neighbouring cells of a 3-point grid of (x0, x1)."""
+    rules = [r for r in rules if all(map(math.isfinite, r))]  # a rule off to infinity bounds nothing
     hs = [r for r in rules if abs(r[1] - r[3]) < 1]
     vs = [r for r in rules if abs(r[0] - r[2]) < 1]
     parent = list(range(len(hs) + len(vs)))  # horizontal rules first, then vertical ones

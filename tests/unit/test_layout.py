@@ -320,3 +320,5 @@ def test_rule_groups_are_those_of_every_pair_compared():
                 rules.append((x, y0, x, y0 + rng.uniform(1, 100)))
         got = sorted(tuple(sorted(h)) + tuple(sorted(v)) for h, v in _rule_groups(rules))
         assert got == _groups_pairwise(rules), rules
+        odd = [(float("nan"), 5, 50, 5), (0, float("inf"), 0, 9), (-float("inf"), 7, 9, 7)]
+        assert _rule_groups(rules + odd) == _rule_groups(rules)  # rules that are not finite are left out
