@@ -133,7 +133,12 @@ def load(output: str, storage, checkpoint: str) -> Optional[CommittedIds]:
 
 
 def _load_counted(output: str, storage, checkpoint: str):
-    committed = load(output, storage, checkpoint)
+    from raypipe.errors import UsageError
+
+    try:
+        committed = load(output, storage, checkpoint)
+    except UsageError as e:  # a value, not a task error: Ray would also log it as unhandled
+        return None, e
     return committed, len(committed) if committed is not None else 0
 
 
@@ -142,15 +147,11 @@ def load_remote(output: str, storage, checkpoint: str):
     a checkpoint that cannot be read stops the run here, before any work."""
     import ray
 
-    from raypipe.errors import UsageError
-
     ref, count = ray.remote(num_cpus=0, num_returns=2)(_load_counted).remote(output, storage, checkpoint)
-    try:
-        return ref, ray.get(count)
-    except ray.exceptions.RayTaskError as e:
-        if isinstance(e.cause, UsageError):
-            raise e.cause from None
-        raise
+    count = ray.get(count)
+    if isinstance(count, Exception):
+        raise count
+    return ref, count
 
 
 @functools.cache

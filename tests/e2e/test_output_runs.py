@@ -100,3 +100,21 @@ def test_two_slices_share_one_output_and_together_write_every_document_once(tmp_
     assert again.returncode == 0 and sorted(r["doc_id"] for r in rows(out)) == sorted(ids)  # resumed: nothing new
     whole = run_cli("run", str(inputs), "-o", str(out))
     assert whole.returncode == 2 and "shards: 2 before, 1 now" in whole.stderr, whole.stderr[-2000:]
+
+
+def test_a_damaged_checkpoint_stops_the_resume_by_name_and_writes_nothing(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(3):
+        (inputs / f"doc-{i}.pdf").write_bytes(pdf_bytes(text_pages([f"Document {i}"])))
+    out = tmp_path / "out"
+    first = run_cli("run", str(inputs), "-o", str(out), timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = sorted(p.name for p in out.glob("*.parquet"))
+    broken = out / "_raypipe" / "checkpoint" / "zzzz_broken.parquet"
+    broken.write_bytes(b"PAR1 cut short")
+    again = run_cli("run", str(inputs), "-o", str(out), timeout=300)
+    assert again.returncode == 2, again.stderr[-2000:]
+    assert f"checkpoint file '{broken}' cannot be read" in again.stderr and "--fresh" in again.stderr
+    assert "Traceback" not in again.stderr and "Unhandled error" not in again.stderr
+    assert sorted(p.name for p in out.glob("*.parquet")) == before
