@@ -180,7 +180,7 @@ def inventory(units: list[Unit], cfg, storage=None, shard=None) -> dict:
 
     from raypipe.listing import Seen, documents
     from raypipe.read import in_shard
-    from raypipe.storage import is_uri, resolve
+    from raypipe.storage import resolve
 
     count, size, failures = 0, 0, collections.Counter()
     batches: dict = {}
@@ -199,8 +199,8 @@ def inventory(units: list[Unit], cfg, storage=None, shard=None) -> dict:
             if d.error_code:
                 failures[d.error_code] += 1
             elif d.source:
-                fs, inner = resolve(d.source, storage)  # a new local filesystem object each time: one key for all
-                fs_and_paths = batches.setdefault("local" if not is_uri(d.source) else id(fs), (fs, []))
+                fs, inner = resolve(d.source, storage)
+                fs_and_paths = batches.setdefault(id(fs), (fs, []))
                 fs_and_paths[1].append(inner)
                 if len(fs_and_paths[1]) >= SIZE_BATCH:
                     look_up(*fs_and_paths)

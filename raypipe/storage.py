@@ -15,6 +15,7 @@ import pyarrow.fs as pafs
 SCHEMES = ("s3", "gs", "gcs")
 
 _clients: dict[tuple, pafs.FileSystem] = {}  # per process: one client per scheme, bucket and options
+_LOCAL = pafs.LocalFileSystem()  # stateless: one serves every local path (and groups them by identity)
 
 
 def is_uri(path: str) -> bool:
@@ -73,7 +74,7 @@ def resolve(path: str, storage=None) -> tuple[pafs.FileSystem, str]:
     """(filesystem, path inside it). Local paths come back absolute, with ``~`` expanded. ``storage``:
     the run's StorageConfig (endpoint, region, anonymous), applied to s3:// and gs://."""
     if not is_uri(path):
-        return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(path))
+        return _LOCAL, os.path.abspath(os.path.expanduser(path))
     base, _, options = path.partition("?")  # e.g. s3://bucket/key?region=eu-west-1
     bucket = "/".join(base.split("/", 3)[:3])
     key = (bucket, options, storage.model_dump_json() if storage is not None else None)
