@@ -19,7 +19,6 @@ clean-up of half-committed files, but skips the committed ids where they are lis
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import time
 from typing import Iterable, Optional, Sequence
@@ -27,15 +26,9 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 import pyarrow as pa
 
+from raypipe.listed import id_bytes, id_hash
+
 log = logging.getLogger("raypipe")
-
-
-def _hash(encoded: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(encoded, digest_size=8).digest(), "little")
-
-
-def _encode(doc_id: str) -> bytes:
-    return doc_id.encode("utf-8", "surrogatepass")  # ids made from non-UTF-8 names carry surrogates
 
 
 class CommittedIds:
@@ -50,21 +43,20 @@ class CommittedIds:
         hashes = np.empty(n, dtype=np.uint64)
         for start in range(0, n, self.SLICE):
             part = encoded.slice(start, self.SLICE).to_pylist()
-            hashes[start:start + len(part)] = np.fromiter((_hash(b) for b in part), dtype=np.uint64, count=len(part))
+            hashes[start:start + len(part)] = np.fromiter((id_hash(b) for b in part), dtype=np.uint64, count=len(part))
         order = np.argsort(hashes, kind="stable")
         self.hashes = hashes[order]
         self.offsets, self.data = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint8)
         if n:
             taken = encoded.take(pa.array(order))
             _, offsets, data = taken.buffers()
-            self.offsets = np.frombuffer(offsets, dtype=np.int64)[taken.offset:taken.offset + n + 1].copy()
-            self.offsets -= self.offsets[0]
-            start = int(np.frombuffer(offsets, dtype=np.int64)[taken.offset])
-            self.data = np.frombuffer(data, dtype=np.uint8)[start:start + int(self.offsets[-1])].copy()
+            offsets = np.frombuffer(offsets, dtype=np.int64)[taken.offset:taken.offset + n + 1]
+            self.offsets = offsets - offsets[0]  # a new array, starting at 0
+            self.data = np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]].copy()
 
     @classmethod
     def of(cls, ids: Iterable[str]) -> "CommittedIds":
-        return cls(pa.array([_encode(i) for i in ids], pa.large_binary()))
+        return cls(pa.array([id_bytes(i) for i in ids], pa.large_binary()))
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -78,8 +70,8 @@ class CommittedIds:
         out = np.zeros(len(doc_ids), dtype=bool)
         if not len(self.hashes) or not doc_ids:
             return out
-        encoded = [_encode(i) for i in doc_ids]
-        digests = np.fromiter((_hash(b) for b in encoded), dtype=np.uint64, count=len(encoded))
+        encoded = [id_bytes(i) for i in doc_ids]
+        digests = np.fromiter((id_hash(b) for b in encoded), dtype=np.uint64, count=len(encoded))
         starts = np.searchsorted(self.hashes, digests)
         candidates = np.flatnonzero(self.hashes[np.minimum(starts, len(self.hashes) - 1)] == digests)
         if not len(candidates):
@@ -109,7 +101,7 @@ def load(output: str, storage, checkpoint: str) -> Optional[CommittedIds]:
 
     start = time.perf_counter()
     folder = OutputFolder(output, storage)
-    paths = checkpoints.files(folder, checkpoint) if folder.fs.get_file_info(checkpoint).type.name == "Directory" else []
+    paths = checkpoints.files(folder, checkpoint)  # none when the folder is not there
     columns = []
     for path in paths:
         try:

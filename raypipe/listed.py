@@ -4,9 +4,20 @@ on the driver, carried out by a read task)."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import Optional
 
 SEEN_LIMIT = 65536  # doc_ids a read task remembers before it starts over (its memory stays bounded)
+
+
+def id_bytes(doc_id: str) -> bytes:
+    """A doc_id's bytes (ids made from non-UTF-8 names may carry surrogates)."""
+    return doc_id.encode("utf-8", "surrogatepass")
+
+
+def id_hash(encoded: bytes) -> int:
+    """A stable 64-bit hash of a doc_id's bytes, the same in every process and run (``--shard``, resume)."""
+    return int.from_bytes(hashlib.blake2b(encoded, digest_size=8).digest(), "big")
 
 
 @dataclasses.dataclass(frozen=True)

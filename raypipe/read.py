@@ -18,11 +18,11 @@ output's own record of them, and the listing skips their ids so each is processe
 
 from __future__ import annotations
 
-import hashlib
 from typing import Iterable, Optional
 
 import pyarrow as pa
 
+from raypipe.listed import id_bytes, id_hash
 from raypipe.listing import Document, Seen, Unit, documents
 from raypipe.schema import DOCUMENT
 
@@ -38,8 +38,7 @@ def in_shard(doc_id: str, shard: Optional[tuple[int, int]]) -> bool:
     if shard is None:
         return True
     index, count = shard
-    digest = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % count == index
+    return id_hash(id_bytes(doc_id)) % count == index
 
 
 def _table(docs: list[Document]) -> pa.Table:

@@ -28,7 +28,7 @@ def test_membership_is_exact_for_ids_of_any_spelling():
 
 
 def test_a_hash_collision_never_skips_an_unwritten_document(monkeypatch):
-    monkeypatch.setattr(committed_mod, "_hash", lambda encoded: len(encoded) % 3)  # collisions everywhere
+    monkeypatch.setattr(committed_mod, "id_hash", lambda encoded: len(encoded) % 3)  # collisions everywhere
     written = [f"doc-{i}" for i in range(300)]
     c = CommittedIds.of(written)
     unwritten = [f"new-{i}" for i in range(300)]
