@@ -8,7 +8,7 @@ deleted: a crash in between leaves some ids committed twice, which a resume does
 
 from __future__ import annotations
 
-import io
+import contextlib
 import logging
 from typing import Iterable
 
@@ -34,15 +34,20 @@ def read_ids(folder: OutputFolder, path: str) -> list[str]:
         return pq.read_table(f, columns=["doc_id"])["doc_id"].to_pylist()
 
 
-def write_ids(folder: OutputFolder, path: str, ids: Iterable[str]) -> None:
-    """A committed checkpoint file of ``ids`` (Ray's layout: one doc_id column), written whole or not at all."""
-    sink = io.BytesIO()
-    pq.write_table(pa.table({"doc_id": pa.array(list(ids), pa.string())}), sink)
+@contextlib.contextmanager
+def _whole(folder: OutputFolder, path: str):
+    """An output stream for ``path``, written under a hidden name and moved into place once closed whole."""
     head, _, name = path.rpartition("/")
     hidden = f"{head}/.{name}.tmp"  # Ray's checkpoint reader skips hidden names
     with folder.fs.open_output_stream(hidden) as f:
-        f.write(sink.getvalue())
+        yield f
     folder.fs.move(hidden, path)
+
+
+def write_ids(folder: OutputFolder, path: str, ids: Iterable[str]) -> None:
+    """A committed checkpoint file of ``ids`` (Ray's layout: one doc_id column), written whole or not at all."""
+    with _whole(folder, path) as f:
+        pq.write_table(pa.table({"doc_id": pa.array(list(ids), pa.string())}), f)
 
 
 def compact(folder: OutputFolder, checkpoint: str, run_id: str) -> int:
@@ -54,18 +59,16 @@ def compact(folder: OutputFolder, checkpoint: str, run_id: str) -> int:
     if len(mergeable) < 2:
         return 0
     target = f"{checkpoint}/{run_id}_compacted.parquet"
-    hidden = f"{checkpoint}/.{run_id}_compacted.parquet.tmp"  # Ray's checkpoint reader skips hidden names
     schema = pa.schema([("doc_id", pa.string())])
     count = 0
-    with folder.fs.open_output_stream(hidden) as sink, pq.ParquetWriter(sink, schema) as writer:
+    with _whole(folder, target) as sink, pq.ParquetWriter(sink, schema) as writer:
         for path in mergeable:
             with folder.fs.open_input_file(path) as f:
                 for batch in pq.ParquetFile(f).iter_batches(batch_size=65536, columns=["doc_id"]):
                     writer.write_table(pa.Table.from_batches([batch]).cast(schema))
                     count += batch.num_rows
-    folder.fs.move(hidden, target)
     for path in mergeable:
-        if path != f"{checkpoint}/{run_id}_compacted.parquet":
+        if path != target:
             folder.fs.delete_file(path)
     log.info("checkpoint: %d files of %d ids merged into one", len(mergeable), count)
     return len(mergeable)

@@ -109,9 +109,9 @@ def run(config: PipelineConfig, plan: Optional[Plan] = None) -> dict:
                     else retry.released(folder, shard))  # an earlier release's, if that run did not finish
         before = folder.data_files()
         stats = runstats.start()
-        skipped = None
+        skipped, checkpoint = None, f"{folder.meta}/{checkpoint_dir(shard)}"
         if out.resume:
-            skipped, count = committed.load_remote(folder.output, plan.config.storage, f"{folder.meta}/{checkpoint_dir(shard)}")
+            skipped, count = committed.load_remote(folder.output, plan.config.storage, checkpoint)
             if count:
                 print(f"raypipe: resuming: {count:,} documents are already written and will be skipped", flush=True)
         with _run_context(plan.config, folder):
@@ -119,7 +119,7 @@ def run(config: PipelineConfig, plan: Optional[Plan] = None) -> dict:
             write(ds, out, folder, plan.run_id, plan.config.ray.stage("write", WRITE_NUM_CPUS, job_wide=False))
         retry.finished(folder, shard)
         if out.resume:
-            checkpoints.compact(folder, f"{folder.meta}/{checkpoint_dir(shard)}", plan.run_id)
+            checkpoints.compact(folder, checkpoint, plan.run_id)
         result = summaries.collect(
             folder,
             out,
