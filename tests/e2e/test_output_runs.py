@@ -12,16 +12,21 @@ from helpers import kill_session, run_cli, start_cli
 from samples import pdf_bytes, text_pages
 
 
+def numbered_pdfs(folder, count: int, width: int = 0):
+    """``folder`` holding ``count`` one-page PDFs, doc-0.pdf ... (numbers zero-padded to ``width``)."""
+    folder.mkdir()
+    for i in range(count):
+        (folder / f"doc-{i:0{width}d}.pdf").write_bytes(pdf_bytes(text_pages([f"Document {i}"])))
+    return folder
+
+
 def rows(out) -> list[dict]:
     files = [str(p) for p in out.glob("*.parquet")]
     return pads.dataset(files, format="parquet").to_table(columns=["doc_id", "status", "error_code"]).to_pylist()
 
 
 def test_a_second_run_on_a_busy_output_is_refused_and_names_the_first(tmp_path):
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for i in range(120):
-        (inputs / f"doc-{i:03d}.pdf").write_bytes(pdf_bytes(text_pages([f"Document {i}"])))
+    inputs = numbered_pdfs(tmp_path / "in", 120, width=3)
     out = tmp_path / "out"
     args = [str(inputs), "-o", str(out), "--docs-per-block", "2", "--rows-per-file", "4", "--render-concurrency", "1"]
     first = start_cli(args, tmp_path / "first.log")
@@ -44,10 +49,7 @@ def test_a_second_run_on_a_busy_output_is_refused_and_names_the_first(tmp_path):
 
 
 def test_retry_failed_replaces_the_failed_rows_exactly_once(tmp_path):
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for i in range(6):
-        (inputs / f"doc-{i}.pdf").write_bytes(pdf_bytes(text_pages([f"Document {i}"])))
+    inputs = numbered_pdfs(tmp_path / "in", 6)
     later = tmp_path / "arrives-later.pdf"
     os.symlink(later, inputs / "late.pdf")  # dangling for now: read_error
     out = tmp_path / "out"
@@ -68,10 +70,7 @@ def test_retry_failed_replaces_the_failed_rows_exactly_once(tmp_path):
 
 
 def test_fresh_starts_over_in_raypipes_own_output_and_leaves_the_rest(tmp_path):
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for i in range(3):
-        (inputs / f"doc-{i}.pdf").write_bytes(pdf_bytes(text_pages([f"Document {i}"])))
+    inputs = numbered_pdfs(tmp_path / "in", 3)
     out = tmp_path / "out"
     assert run_cli("run", str(inputs), "-o", str(out)).returncode == 0
     (out / "README.txt").write_text("notes a user keeps beside the output")
@@ -84,10 +83,7 @@ def test_fresh_starts_over_in_raypipes_own_output_and_leaves_the_rest(tmp_path):
 
 
 def test_two_slices_share_one_output_and_together_write_every_document_once(tmp_path):
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for i in range(24):
-        (inputs / f"doc-{i:02d}.pdf").write_bytes(pdf_bytes(text_pages([f"Document {i}"])))
+    inputs = numbered_pdfs(tmp_path / "in", 24, width=2)
     out = tmp_path / "out"
     halves = []
     for index in (0, 1):
@@ -103,10 +99,7 @@ def test_two_slices_share_one_output_and_together_write_every_document_once(tmp_
 
 
 def test_a_damaged_checkpoint_stops_the_resume_by_name_and_writes_nothing(tmp_path):
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for i in range(3):
-        (inputs / f"doc-{i}.pdf").write_bytes(pdf_bytes(text_pages([f"Document {i}"])))
+    inputs = numbered_pdfs(tmp_path / "in", 3)
     out = tmp_path / "out"
     first = run_cli("run", str(inputs), "-o", str(out), timeout=300)
     assert first.returncode == 0, first.stderr[-2000:]
