@@ -52,11 +52,18 @@ def _answers(address: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def connect(cfg: RayConfig) -> str:
+LOCAL = "a local Ray started for this run"
+
+
+def connect(cfg: RayConfig, cores: Optional[tuple[int, ...]] = None) -> str:
     """Attach to the cluster ``cfg`` names, or start a local Ray; a no-op when Ray is up already (a
-    notebook's own ``ray.init``). Returns how it connected, for the log."""
+    notebook's own ``ray.init``). A local Ray it starts runs on ``cores`` (all of them when None): its
+    processes inherit the affinity, the calling process keeps its own. Returns how it connected (``LOCAL``
+    when it started a local Ray), for the log."""
     import ray
     import ray.data
+
+    from raypipe.engines.cpu_cores import pinned
 
     how = "an already initialised Ray"
     if not ray.is_initialized():
@@ -78,8 +85,9 @@ def connect(cfg: RayConfig) -> str:
                     log.info("ignoring %s: no Ray cluster answers there any more; starting a local Ray", head)
                 # read by the raylet this starts; a cluster's own setting is left alone
                 os.environ.setdefault("RAY_worker_niceness", str(cfg.local_worker_niceness))
-                ray.init(address="local", num_cpus=cfg.local_num_cpus or max(os.cpu_count() or 1, 4))
-                how = "a local Ray started for this run"
+                with pinned(cores):
+                    ray.init(address="local", num_cpus=cfg.local_num_cpus or max(os.cpu_count() or 1, 4))
+                how = LOCAL
     ray.data.DataContext.get_current().memory_usage_poll_interval_s = cfg.task_memory_poll_seconds
     return how
 

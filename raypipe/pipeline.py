@@ -14,6 +14,7 @@ from typing import Optional, Union
 
 from raypipe import checkpoints, committed, engines, retry, runstats
 from raypipe.config import PipelineConfig
+from raypipe.engines.cpu_cores import pinned
 from raypipe.errors import UsageError
 from raypipe.faults import RenderGuard, start_ledger
 from raypipe.output import Lease, OutputFolder, checkpoint_dir
@@ -114,7 +115,8 @@ def run(config: PipelineConfig, plan: Optional[Plan] = None) -> dict:
             skipped, count = committed.load_remote(folder.output, plan.config.storage, checkpoint)
             if count:
                 print(f"raypipe: resuming: {count:,} documents are already written and will be skipped", flush=True)
-        with _run_context(plan.config, folder):
+        cores = plan.engine.cores
+        with _run_context(plan.config, folder), pinned(cores.pipeline if cores else None):  # the driver too
             ds = build_dataset(plan, released, stats, skipped)
             write(ds, out, folder, plan.run_id, plan.config.ray.stage("write", WRITE_NUM_CPUS, job_wide=False))
         retry.finished(folder, shard)
@@ -126,7 +128,7 @@ def run(config: PipelineConfig, plan: Optional[Plan] = None) -> dict:
             time.perf_counter() - start,
             before,
             stages=summaries.stage_stats(ds),
-            engines=runstats.collect(stats),
+            engines={**runstats.collect(stats), "cpu_cores": cores.as_dict() if cores else None},
         )
         if out.summary:
             result["summary_path"] = summaries.save(result, folder)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from raypipe import cluster
 from raypipe.config import PipelineConfig
-from raypipe.engines import sizing
+from raypipe.engines import cpu_cores, sizing
 from raypipe.engines.resolve import EngineSpec, resolve_engine, with_engine_defaults
 from raypipe.errors import OutputExistsError, OutputRefusedError, UsageError
 from raypipe.listing import Unit, input_roots, plan_units
@@ -159,10 +159,15 @@ def make_plan(config: PipelineConfig) -> Plan:
         spec = resolve_engine(config.engine, None)
         warn_plain_http(spec)
         check_endpoint(spec)
-    how = cluster.connect(config.ray)
+    pool = config.ray.infer
+    cores = cpu_cores.for_local_run(config.engine, max(pool.actors or 1, pool.max_actors or 1))
+    how = cluster.connect(config.ray, cores.pipeline if cores else None)
     resources = cluster.resources()
     log.info("running on %s: %g CPUs, %g GPUs, %d nodes", how, resources.cpus, resources.gpus, resources.nodes)
     spec = spec or resolve_engine(config.engine, resources)
+    if cores and how == cluster.LOCAL and spec.device == "cpu":  # the local Ray runs on the pipeline's cores
+        spec = dataclasses.replace(spec, cores=cores)
+        log.info("vLLM on CPUs %s, everything else on CPUs %s (--cpu-pipeline-cores)", cores.engine, cores.pipeline)
     config, spec = sizing.apply(with_engine_defaults(config, spec), spec, sizing.size(spec, config.ray, resources))
     settings = text_settings(config, spec)
     check_settings(config, folder, settings)
@@ -232,6 +237,7 @@ def describe(plan: Plan) -> dict:
             "device": spec.device,
             "preset": spec.preset.name if spec.preset else None,
             "model": spec.preset.model if spec.preset else None,
+            "cpu_cores": spec.cores.as_dict() if spec.cores else None,
         },
         "actors": {
             "min": pool.actors if model_engine else None,

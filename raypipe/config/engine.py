@@ -29,6 +29,13 @@ class VLLMOptions(Section):
     )
     enforce_eager: bool = Field(default=False, description="Skip CUDA graphs / torch.compile (faster start, slower run).")
     trust_remote_code: bool = Field(default=False, description="Let the model's repository run its own code.")
+    cpu_pipeline_cores: int = Field(
+        default=1,
+        ge=0,
+        description="device cpu, in a local Ray raypipe starts: physical cores kept for everything but the "
+        "model (Ray, render, the driver); vLLM's threads get the others, one per core. 0: no split, as "
+        "when VLLM_CPU_OMP_THREADS_BIND is set.",
+    )
     engine_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Further vLLM engine arguments, as JSON on the command line."
     )

@@ -14,6 +14,7 @@ from raypipe.errors import EngineUnavailableError
 if TYPE_CHECKING:
     from raypipe.cluster import ClusterResources
     from raypipe.config import EngineConfig, PipelineConfig
+    from raypipe.engines.cpu_cores import CoreSplit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +26,7 @@ class EngineSpec:
     preset: Optional[presets.Preset] = None  # model engines: with the model, prompt and parser to use
     device: Optional[str] = None  # vllm: "gpu" or "cpu"
     api_key: Optional[str] = dataclasses.field(default=None, repr=False)  # openai: sent as a bearer token
+    cores: Optional["CoreSplit"] = None  # vllm on the CPUs of a local Ray: the model's cores and the rest's
 
 
 def has_vllm_cpu() -> bool:

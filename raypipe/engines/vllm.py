@@ -36,6 +36,7 @@ from raypipe.engines.answers import (
 )
 from raypipe.engines.base import PageEngine
 from raypipe.engines.budget import FairBudget
+from raypipe.engines.cpu_cores import prepare_engine
 from raypipe.engines.engine_stats import EngineStats, resolved_limits, stat_logger
 from raypipe.engines.image import PageImage
 from raypipe.engines.pages import FINISH_LOOP, repetition_loop
@@ -161,6 +162,7 @@ class VLLMInfer(PageEngine):
         if spec.device == "cpu":
             for key, value in _CPU_ENV.items():
                 os.environ.setdefault(key, value)
+            prepare_engine(spec.cores)  # the model's threads on their cores; this process on all of them
         try:
             from vllm import AsyncEngineArgs, AsyncLLMEngine
         except ImportError as e:

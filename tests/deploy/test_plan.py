@@ -10,7 +10,9 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT, RayHead, run_cli
+from helpers import OFFLINE_ENV, ROOT, RayHead, needs_vllm_cpu, run_cli
+
+from raypipe.engines.cpu_cores import machine_cpus, split
 
 HEAD_PORT = 16790
 
@@ -48,6 +50,7 @@ def test_plan_shows_one_engine_per_gpu_and_starts_no_actor(head):
     assert (args["max_num_seqs"], args["max_num_batched_tokens"]) == (512, 16384)
     assert described["pages_in_flight"] == 640 and described["docs_in_flight"] == 640
     assert described["documents"]["count"] == len(list((ROOT / "examples").glob("*.pdf")))
+    assert described["engine"]["cpu_cores"] is None  # a cluster raypipe did not start keeps its cores as they are
     assert plan(head, "--tensor-parallel-size", "2")["actors"]["min"] == 4
     assert plan(head, "--infer-actors", "3")["actors"]["min"] == 3  # an explicit option wins
     assert described["write"] == {"num_cpus": 0.2}
@@ -65,3 +68,17 @@ def test_plan_grows_to_what_the_autoscaler_can_bring(head):
     described = plan(head)
     assert described["cluster"]["max_gpus"] == 12  # 6 workers x 2 GPUs
     assert (described["actors"]["min"], described["actors"]["max"]) == (8, 12)
+
+
+@needs_vllm_cpu
+def test_plan_on_a_local_ray_splits_the_cores_for_a_model_on_the_cpus():
+    result = run_cli("plan", "examples", "--engine", "vllm", "--device", "cpu", "--address", "local", "--json",
+                     env=OFFLINE_ENV, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    described = json.loads(result.stdout)
+    cores = split(machine_cpus(), 1)
+    assert described["engine"]["cpu_cores"] == (cores.as_dict() if cores else None)
+    result = run_cli("plan", "examples", "--engine", "vllm", "--device", "cpu", "--address", "local", "--json",
+                     "--cpu-pipeline-cores", "0", env=OFFLINE_ENV, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout)["engine"]["cpu_cores"] is None

@@ -20,6 +20,8 @@ from helpers import ENGINE_OPTIONS, needs_vllm_cpu, run_cli
 from helpers import OFFLINE_ENV as ENV
 from samples import SamplePage, text_pages, write_pdf
 
+from raypipe.engines.cpu_cores import machine_cpus, split
+
 pytestmark = needs_vllm_cpu
 
 
@@ -75,6 +77,11 @@ def test_cli_end_to_end(tiny_model, generated, corpus, corpus_files, tmp_path):
     assert summary["completion_tokens"] == sum(r["completion_tokens"] or 0 for r in rows) > 0
     assert summary["run"]["tokens_per_second"] > 0 and summary["run"]["engine_tokens_per_second"] > 0
     assert any("VLLMInfer" in s["name"] and s["wall_seconds"] > 0 for s in summary["run"]["stages"])
+    # the local Ray the run started kept off the model's cores; vLLM says where it bound its threads
+    cores = split(machine_cpus(), 1)
+    assert summary["run"]["cpu_cores"] == (cores.as_dict() if cores else None)
+    if cores:
+        assert f"core ids={list(cores.engine)}" in result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -211,7 +211,7 @@ def test_a_resume_with_other_settings_is_refused_unless_asked(tmp_path, inputs, 
     from raypipe import cluster
 
     # the engine is resolved against the cluster: a stand-in cluster without GPUs, no Ray started
-    monkeypatch.setattr(cluster, "connect", lambda cfg: "a stand-in cluster")
+    monkeypatch.setattr(cluster, "connect", lambda cfg, cores=None: "a stand-in cluster")
     monkeypatch.setattr(cluster, "resources", lambda: cluster.ClusterResources(cpus=4))
     out = tmp_path / "out"
     out.mkdir()
@@ -229,7 +229,7 @@ def test_an_output_that_holds_nothing_yet_takes_new_settings(tmp_path, inputs, m
     is not refused."""
     from raypipe import cluster
 
-    monkeypatch.setattr(cluster, "connect", lambda cfg: "a stand-in cluster")
+    monkeypatch.setattr(cluster, "connect", lambda cfg, cores=None: "a stand-in cluster")
     monkeypatch.setattr(cluster, "resources", lambda: cluster.ClusterResources(cpus=4))
     out = tmp_path / "out"
     out.mkdir()
