@@ -198,12 +198,20 @@ class VLLMInfer(PageEngine):
             structured_outputs=StructuredOutputsParams(regex=guide) if guide else None,
         )
 
+    def send_stats(self) -> None:
+        """This engine's statistics so far to the run's (without waiting)."""
+        self.stats.engine.remote(f"{self.node}/{os.getpid()}", {**self.engine_stats.snapshot(), "limits": self.limits})
+
     async def report(self) -> None:
         """Send this engine's statistics to the run's, now and every REPORT_SECONDS."""
-        key = f"{self.node}/{os.getpid()}"
         while True:
-            self.stats.engine.remote(key, {**self.engine_stats.snapshot(), "limits": self.limits})
+            self.send_stats()
             await asyncio.sleep(REPORT_SECONDS)
+
+    def reported(self, row: dict) -> dict:
+        if self.stats is not None:  # and with each finished document, so that the last one's count too
+            self.send_stats()
+        return super().reported(row)
 
     async def generate(self, doc_id: str, image: PageImage, temperature: float) -> Generation:
         if self.stats is not None and self.reporter is None:
