@@ -9,7 +9,8 @@ needed), from the repository's root:
 
 It builds a weightless Qwen2.5-VL-7B-Instruct-shaped model folder (bench/model_folder.py; olmOCR-2 is
 a fine-tune of that model: the same shapes and tokenizer) that vLLM loads with ``load_format="dummy"``,
-renders 1024 A4 pages at 1288 px (about 1,640 prompt tokens each) and sends them through both sides
+renders 1024 A4 pages at 1288 px (about 1,640 prompt tokens each; each page says its document and
+number, so that no page is served from vLLM's prefix cache) and sends them through both sides
 with the olmOCR-2 preset's prompt and parser, bf16, 512 sequences, 16384 batched tokens and exactly
 800 generated tokens per page (``ignore_eos``; one model call per page on the raypipe side, so that no
 retry counts as a page). On one H100/H200 that is two engine start-ups of about a minute each and two
@@ -113,6 +114,9 @@ def report(args, s: es.Setup, raw: dict, ours: dict) -> dict:
           f"{' (ignore_eos)' if s.ignore_eos else ' at most'}; {args.device} ({raw.get('device_name')}); "
           f"model {s.spec.preset.model}")
     print(f"engine limits, equal on both sides: {limits}" if not differ else f"engine limits DIFFER: {differ}")
+    if ours.get("cpu_cores"):
+        print(f"  (raypipe: vLLM's threads on CPUs {ours['cpu_cores']['engine']}, "
+              f"the rest on CPUs {ours['cpu_cores']['pipeline']}, as a run splits them)")
     print(f"  ({blocks})")
     render = f", render {raw['render_seconds']:.1f} s of it" if args.mode == "e2e" else ""
     print(f"(a) raw vLLM generate      : {raw_pages:8.2f} pages/s {raw_tokens:10.1f} tokens/s  "

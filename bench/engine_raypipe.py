@@ -3,10 +3,11 @@
 engine mode: pre-rendered documents (one per block, as the pipeline hands them on) through the engine
 stage, ``raypipe.engines.get("vllm").stage``; timed from the moment the actor's engine was ready to
 the last document it finished. e2e mode: the PDFs through read → render → engine → postprocess (the
-stages ``raypipe.pipeline.build_dataset`` chains); rendering is held back until the engine is ready,
-and the time runs from then until the driver has every output row. (Ray Data fuses render into the
-engine actor, in a pipeline run as here, so render runs there after the engine has started anyway;
-the hold-back matters where it does not.)
+stages ``raypipe.pipeline.build_dataset`` chains); rendering is held back until the engine is ready
+(a run renders while its engine starts; the raw side renders inside its timer), and the time runs
+from then until the driver has every output row. A model on the CPUs gets the cores a run gives it
+(``raypipe.engines.cpu_cores``); the figures add when the documents reached the engine and the
+engine's own statistics.
 
 The engine class is raypipe's own with two additions the pipeline has no option for yet, both outside
 the measured work: it reports the limits its started engine resolved (and the time it was ready) to a
@@ -16,6 +17,7 @@ hands to vLLM. Everything else — prompt, page budget, retries, parsing, image 
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 import uuid
@@ -25,10 +27,17 @@ import engine_setup as es
 
 
 class Box:
-    """Named actor: the engine's resolved limits and the time it was ready."""
+    """Named actor: the engine's resolved limits and the time it was ready; it also stands in for the
+    run's stats actor (raypipe.runstats), so that the engine's own statistics come back with the figures."""
 
     def __init__(self):
         self.state: dict = {}
+
+    def engine(self, key: str, snapshot: dict) -> None:
+        self.state["engine_stats"] = snapshot
+
+    def documents(self, node: str, documents: int, pages: int) -> None:
+        pass
 
     def ready(self, limits: dict, at: float) -> None:
         self.state.setdefault("limits", limits)
@@ -125,14 +134,20 @@ def pipeline_dataset(folder: Path, args, ray_cfg, box_name: str, ledger):
     return render_stage(ds, render, inp, images=True, remote_args=ray_cfg.stage("render", 1.0), guard=guard)
 
 
+def _quantiles(values: list[float]) -> dict:
+    values = sorted(values)
+    pick = lambda q: round(values[min(len(values) - 1, int(q * len(values)))], 2)  # noqa: E731
+    return {"first": round(values[0], 2), "median": pick(0.5), "p90": pick(0.9), "last": round(values[-1], 2)}
+
+
 def run(args, s: es.Setup, folder: Path) -> dict:
     import ray
     import ray.cloudpickle
 
     from raypipe import engines
-    from raypipe.cluster import connect, resources
+    from raypipe.cluster import LOCAL, connect, resources
     from raypipe.config import EngineResources, RayConfig
-    from raypipe.engines import sizing
+    from raypipe.engines import cpu_cores, sizing
     from raypipe.faults import start_ledger
     from raypipe.postprocess import postprocess_stage
 
@@ -140,8 +155,13 @@ def run(args, s: es.Setup, folder: Path) -> dict:
         ray.cloudpickle.register_pickle_by_value(module)
     infer = {k: v for k, v in (("docs_in_flight", args.docs_in_flight), ("pages_in_flight", args.pages_in_flight)) if v}
     ray_cfg = RayConfig(address=args.address, infer=EngineResources(**infer))
-    connect(ray_cfg)  # as raypipe connects (a local Ray of its own unless --address says otherwise)
-    sized = sizing.size(s.spec, ray_cfg, resources())  # actors and in-flight counts, as a run's plan sizes them
+    # as raypipe connects (a local Ray of its own unless --address says otherwise), on the cores a run
+    # gives it when the model is on the CPUs (raypipe.engines.cpu_cores)
+    cores = cpu_cores.for_local_run(s.spec.config, ray_cfg.infer.actors)
+    spec = s.spec
+    if connect(ray_cfg, cores.pipeline if cores else None) == LOCAL and cores and spec.device == "cpu":
+        spec = dataclasses.replace(spec, cores=cores)
+    sized = sizing.size(spec, ray_cfg, resources())  # actors and in-flight counts, as a run's plan sizes them
     ray_cfg = ray_cfg.model_copy(update={"infer": ray_cfg.infer.model_copy(update={
         "actors": sized.min_actors, "max_actors": sized.max_actors,
         "docs_in_flight": sized.docs_in_flight, "pages_in_flight": sized.pages_in_flight})})
@@ -151,11 +171,13 @@ def run(args, s: es.Setup, folder: Path) -> dict:
     engine = bench_engine(engines.get("vllm"), box_name, {"ignore_eos": True} if s.ignore_eos else {})
 
     if args.mode == "engine":
-        ds = engine.stage(engine_dataset(folder, args), s.spec, ray_cfg, ledger)
+        ds = engine.stage(engine_dataset(folder, args), spec, ray_cfg, ledger, stats=box)
     else:
-        ds = engine.stage(pipeline_dataset(folder, args, ray_cfg, box_name, ledger), s.spec, ray_cfg, ledger)
-        ds = postprocess_stage(ds, s.spec.config.max_page_error_rate, ray_cfg.stage("postprocess", 0.25))
-    rows = ds.select_columns(["doc_id", "engine_finished_at", "prompt_tokens", "completion_tokens", "pages"]).take_all()
+        ds = engine.stage(pipeline_dataset(folder, args, ray_cfg, box_name, ledger), spec, ray_cfg, ledger, stats=box)
+        ds = postprocess_stage(ds, spec.config.max_page_error_rate, ray_cfg.stage("postprocess", 0.25))
+    columns = ["doc_id", "engine_started_at", "engine_finished_at", "prompt_tokens", "completion_tokens", "pages"]
+    with cpu_cores.pinned(cores.pipeline if spec.cores else None):  # the driver, as a run pins it
+        rows = ds.select_columns(columns).take_all()
     end = time.time()
     state = ray.get(box.get.remote())
     if args.mode == "engine":
@@ -172,6 +194,10 @@ def run(args, s: es.Setup, folder: Path) -> dict:
         "attempts": sorted({p["attempts"] or 0 for p in pages}),
         "documents": len(rows),
         "limits": state["limits"],
+        "cpu_cores": spec.cores.as_dict() if spec.cores else None,
+        # when documents reached the engine, from the moment it was ready: an engine fed late runs part empty
+        "arrival_seconds": _quantiles([r["engine_started_at"] - state["ready_at"] for r in rows]),
+        "engine_stats": state.get("engine_stats"),
     }
     ray.shutdown()
     return result

@@ -153,7 +153,9 @@ def write_inputs(args: argparse.Namespace, folder: Path) -> None:
     pdf_dir = folder / "pdfs"
     pdf_dir.mkdir(parents=True, exist_ok=True)
     for d, n in enumerate(documents(args)):
-        pages = [SamplePage(lines=lines, width=width, height=height, boxes=(d + i) % 5) for i in range(n)]
+        # every page its own image, as in a real corpus: no page is served from vLLM's prefix cache
+        pages = [SamplePage(lines=(f"Document {d}, page {i + 1}", *lines), width=width, height=height, boxes=(d + i) % 5)
+                 for i in range(n)]
         (pdf_dir / f"doc-{d:05d}.pdf").write_bytes(pdf_bytes(pages))
     if args.mode == "engine":
         from concurrent.futures import ProcessPoolExecutor
