@@ -21,6 +21,7 @@ tensor parallelism, or a machine without a physical core to spare."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 from typing import Optional
@@ -28,6 +29,7 @@ from typing import Optional
 SYS_CPU = Path("/sys/devices/system/cpu")
 SYS_NODE = Path("/sys/devices/system/node")
 BIND_ENV = "VLLM_CPU_OMP_THREADS_BIND"
+log = logging.getLogger("raypipe")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,8 +129,13 @@ class pinned:
 
     def __enter__(self):
         if self.cpus:
-            self.before = os.sched_getaffinity(0)
-            os.sched_setaffinity(0, self.cpus)
+            before = os.sched_getaffinity(0)
+            try:
+                os.sched_setaffinity(0, self.cpus)
+            except OSError as e:  # a CPU gone offline or out of this cgroup since the split was made
+                log.warning("cannot keep this process to CPUs %s (%s); it runs where it did", list(self.cpus), e)
+            else:
+                self.before = before
         return self
 
     def __exit__(self, *exc):

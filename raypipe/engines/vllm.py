@@ -162,7 +162,7 @@ class VLLMInfer(PageEngine):
         if spec.device == "cpu":
             for key, value in _CPU_ENV.items():
                 os.environ.setdefault(key, value)
-            prepare_engine(spec.cores)  # the model's threads on their cores; this process on all of them
+            prepare_engine(spec.cores)  # the model's threads on the model's cores (raypipe.engines.cpu_cores)
         try:
             from vllm import AsyncEngineArgs, AsyncLLMEngine
         except ImportError as e:

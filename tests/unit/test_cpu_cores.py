@@ -141,3 +141,12 @@ print(json.dumps({{"first": first, "kept": os.environ[BIND_ENV]}}))
 """)
     assert got["first"] == [",".join(map(str, engine)), rest]
     assert got["kept"] == "7"
+
+
+def test_pinned_to_cpus_that_are_not_there_leaves_the_process_as_it_was(caplog):
+    before = os.sched_getaffinity(0)
+    missing = (max(before) + 4096,)
+    with cpu_cores.pinned(missing):
+        assert os.sched_getaffinity(0) == before
+    assert os.sched_getaffinity(0) == before
+    assert "cannot keep this process" in caplog.text
