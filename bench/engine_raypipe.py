@@ -17,7 +17,6 @@ hands to vLLM. Everything else — prompt, page budget, retries, parsing, image 
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 import uuid
@@ -145,10 +144,11 @@ def run(args, s: es.Setup, folder: Path) -> dict:
     import ray.cloudpickle
 
     from raypipe import engines
-    from raypipe.cluster import LOCAL, connect, resources
+    from raypipe.cluster import connect, local_split, resources
     from raypipe.config import EngineResources, RayConfig
     from raypipe.engines import cpu_cores, sizing
     from raypipe.faults import start_ledger
+    from raypipe.plan import with_cores
     from raypipe.postprocess import postprocess_stage
 
     for module in (sys.modules[__name__], es):  # the bench's code travels with the actor, by value
@@ -157,10 +157,9 @@ def run(args, s: es.Setup, folder: Path) -> dict:
     ray_cfg = RayConfig(address=args.address, infer=EngineResources(**infer))
     # as raypipe connects (a local Ray of its own unless --address says otherwise), on the cores a run
     # gives it when the model is on the CPUs (raypipe.engines.cpu_cores)
-    cores = cpu_cores.for_local_run(s.spec.config, ray_cfg.infer.actors)
-    spec = s.spec
-    if connect(ray_cfg, cores.pipeline if cores else None) == LOCAL and cores and spec.device == "cpu":
-        spec = dataclasses.replace(spec, cores=cores)
+    wanted = cpu_cores.for_local_run(s.spec.config, ray_cfg.infer.actors)
+    connect(ray_cfg, wanted)
+    spec = with_cores(s.spec, local_split(), wanted)
     sized = sizing.size(spec, ray_cfg, resources())  # actors and in-flight counts, as a run's plan sizes them
     ray_cfg = ray_cfg.model_copy(update={"infer": ray_cfg.infer.model_copy(update={
         "actors": sized.min_actors, "max_actors": sized.max_actors,
@@ -176,7 +175,7 @@ def run(args, s: es.Setup, folder: Path) -> dict:
         ds = engine.stage(pipeline_dataset(folder, args, ray_cfg, box_name, ledger), spec, ray_cfg, ledger, stats=box)
         ds = postprocess_stage(ds, spec.config.max_page_error_rate, ray_cfg.stage("postprocess", 0.25))
     columns = ["doc_id", "engine_started_at", "engine_finished_at", "prompt_tokens", "completion_tokens", "pages"]
-    with cpu_cores.pinned(cores.pipeline if spec.cores else None):  # the driver, as a run pins it
+    with cpu_cores.pinned(spec.cores.pipeline if spec.cores else None):  # the driver, as a run pins it
         rows = ds.select_columns(columns).take_all()
     end = time.time()
     state = ray.get(box.get.remote())

@@ -53,13 +53,15 @@ def _answers(address: str, timeout: float = 2.0) -> bool:
 
 
 LOCAL = "a local Ray started for this run"
+_started: dict = {}  # the local Ray this process started: its GCS address and its core split (or None)
 
 
-def connect(cfg: RayConfig, cores: Optional[tuple[int, ...]] = None) -> str:
+def connect(cfg: RayConfig, split=None) -> str:
     """Attach to the cluster ``cfg`` names, or start a local Ray; a no-op when Ray is up already (a
-    notebook's own ``ray.init``). A local Ray it starts runs on ``cores`` (all of them when None): its
-    processes inherit the affinity, the calling process keeps its own. Returns how it connected (``LOCAL``
-    when it started a local Ray), for the log."""
+    notebook's own ``ray.init``). A local Ray it starts runs on the pipeline's cores of ``split`` (a
+    ``raypipe.engines.cpu_cores.CoreSplit``; every core when None): its processes inherit the
+    affinity, as do the threads Ray starts in this process; the calling thread keeps its own. Returns
+    how it connected (``LOCAL`` when it started a local Ray), for the log."""
     import ray
     import ray.data
 
@@ -85,11 +87,32 @@ def connect(cfg: RayConfig, cores: Optional[tuple[int, ...]] = None) -> str:
                     log.info("ignoring %s: no Ray cluster answers there any more; starting a local Ray", head)
                 # read by the raylet this starts; a cluster's own setting is left alone
                 os.environ.setdefault("RAY_worker_niceness", str(cfg.local_worker_niceness))
-                with pinned(cores):
+                with pinned(split.pipeline if split else None) as pin:
                     ray.init(address="local", num_cpus=cfg.local_num_cpus or max(os.cpu_count() or 1, 4))
+                _started.update(address=_gcs_address(), split=split if pin.applied else None)
                 how = LOCAL
     ray.data.DataContext.get_current().memory_usage_poll_interval_s = cfg.task_memory_poll_seconds
     return how
+
+
+def _gcs_address() -> Optional[str]:
+    import ray
+
+    try:
+        return ray.get_runtime_context().gcs_address
+    except Exception:  # noqa: BLE001 - not connected
+        return None
+
+
+def local_split():
+    """The core split the Ray this process is connected to runs with, when this process started it as
+    a local Ray for a model on the CPUs (its daemons and workers keep to the split's pipeline cores for
+    as long as it lives), else None."""
+    import ray
+
+    if not ray.is_initialized() or not _started.get("address") or _started["address"] != _gcs_address():
+        return None
+    return _started.get("split")
 
 
 LAUNCHER_CONFIG = "~/ray_bootstrap_config.yaml"  # where `ray up` leaves its autoscaler's config on the head

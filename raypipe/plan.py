@@ -160,19 +160,34 @@ def make_plan(config: PipelineConfig) -> Plan:
         warn_plain_http(spec)
         check_endpoint(spec)
     pool = config.ray.infer
-    cores = cpu_cores.for_local_run(config.engine, max(pool.actors or 1, pool.max_actors or 1))
-    how = cluster.connect(config.ray, cores.pipeline if cores else None)
+    wanted = cpu_cores.for_local_run(config.engine, max(pool.actors or 1, pool.max_actors or 1))
+    how = cluster.connect(config.ray, wanted)
     resources = cluster.resources()
     log.info("running on %s: %g CPUs, %g GPUs, %d nodes", how, resources.cpus, resources.gpus, resources.nodes)
     spec = spec or resolve_engine(config.engine, resources)
-    if cores and how == cluster.LOCAL and spec.device == "cpu":  # the local Ray runs on the pipeline's cores
-        spec = dataclasses.replace(spec, cores=cores)
-        log.info("vLLM on CPUs %s, everything else on CPUs %s (--cpu-pipeline-cores)", cores.engine, cores.pipeline)
+    spec = with_cores(spec, cluster.local_split(), wanted)
     config, spec = sizing.apply(with_engine_defaults(config, spec), spec, sizing.size(spec, config.ray, resources))
     settings = text_settings(config, spec)
     check_settings(config, folder, settings)
     tasks = max(2, min(len(units), int(resources.cpus) or 1))
     return Plan(config, units, spec, resources, existing, settings=settings, read_tasks=tasks)
+
+
+def with_cores(spec: EngineSpec, cores, wanted) -> EngineSpec:
+    """The spec with the core split of the local Ray raypipe started (``cores``), which its processes
+    keep to for as long as it lives: a model on the CPUs must then bind to the split's engine cores,
+    even where this run's own options (``wanted``) would split otherwise, or not at all."""
+    if cores is None:
+        return spec
+    if spec.name != "vllm" or spec.device != "cpu":
+        log.warning("this Ray was started by raypipe for a model on the CPUs: its processes keep to CPUs %s",
+                    list(cores.pipeline))
+        return spec
+    if wanted != cores:
+        log.warning("this Ray was started with vLLM's threads on CPUs %s and the rest on CPUs %s; this run "
+                    "keeps to that split (ray.shutdown() first for another)", list(cores.engine), list(cores.pipeline))
+    log.info("vLLM on CPUs %s, everything else on CPUs %s (--cpu-pipeline-cores)", list(cores.engine), list(cores.pipeline))
+    return dataclasses.replace(spec, cores=cores)
 
 
 SIZE_BATCH = 4096  # file sizes looked up per call (one batched lookup per filesystem)
