@@ -30,6 +30,8 @@ SYS_CPU = Path("/sys/devices/system/cpu")
 SYS_NODE = Path("/sys/devices/system/node")
 BIND_ENV = "VLLM_CPU_OMP_THREADS_BIND"
 log = logging.getLogger("raypipe")
+# vLLM engine arguments that make more than one worker, or none of its own: one core list would not do
+PARALLEL_ARGS = {"tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "distributed_executor_backend"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +50,7 @@ class CoreSplit:
 @dataclasses.dataclass(frozen=True)
 class Cpu:
     id: int
-    core: tuple[int, int]  # (package, core id): logical CPUs with the same one share a physical core
+    core: tuple[int, int]  # logical CPUs with the same one share a physical core
     node: int  # NUMA node
 
 
@@ -86,11 +88,11 @@ def machine_cpus(allowed: Optional[set[int]] = None) -> list[Cpu]:
             continue
     cpus = []
     for cpu in sorted(allowed):
-        topology = SYS_CPU / f"cpu{cpu}" / "topology"
-        try:
-            core = (int((topology / "physical_package_id").read_text()), int((topology / "core_id").read_text()))
+        try:  # the logical CPUs sharing this one's physical core (core ids repeat across clusters on some ARM kernels)
+            siblings = parse_list((SYS_CPU / f"cpu{cpu}" / "topology" / "thread_siblings_list").read_text())
+            core = (min(siblings), len(siblings))
         except (OSError, ValueError):
-            core = (-1, -1 - cpu)
+            core = (cpu, -1)
         cpus.append(Cpu(cpu, core, nodes.get(cpu, 0)))
     return cpus
 
@@ -116,16 +118,31 @@ def for_local_run(engine_cfg, actors: Optional[int]) -> Optional[CoreSplit]:
         return None  # vllm-cpu is the only vLLM installed when it is installed: its engine is on the CPUs
     if BIND_ENV in os.environ or vllm.tensor_parallel_size != 1 or (actors or 1) != 1:
         return None
-    return split(machine_cpus(), vllm.cpu_pipeline_cores)
+    if PARALLEL_ARGS & set(vllm.engine_kwargs):  # several workers, or the model in the actor's own process
+        return None
+    cpus = machine_cpus()
+    made = split(cpus, vllm.cpu_pipeline_cores)
+    if made is None and vllm.cpu_pipeline_cores:
+        cores = len({c.core for c in cpus})
+        say = log.warning if "cpu_pipeline_cores" in vllm.model_fields_set else log.info
+        say("--cpu-pipeline-cores %d: this machine lets raypipe use %d physical core(s), none left for "
+                    "the model; no core split", vllm.cpu_pipeline_cores, cores)
+    return made
 
 
 class pinned:
-    """Context manager: this process on ``cpus`` inside the block (None: left alone); its affinity is
-    restored on the way out, and children it starts inside keep ``cpus``."""
+    """Context manager: the calling thread on ``cpus`` inside the block (None: left alone), and so the
+    processes and threads it starts there, which keep ``cpus``; its own affinity is restored on the way
+    out."""
 
     def __init__(self, cpus: Optional[tuple[int, ...]]):
         self.cpus = cpus
         self.before: Optional[set[int]] = None
+
+    @property
+    def applied(self) -> bool:
+        """Whether the block ran on ``cpus``."""
+        return self.before is not None
 
     def __enter__(self):
         if self.cpus:
@@ -151,3 +168,34 @@ def prepare_engine(split_: Optional[CoreSplit]) -> None:
     0.99 (bench/engine.py --mode e2e, 40-page documents, 2 cores)."""
     if split_ is not None:
         os.environ.setdefault(BIND_ENV, split_.bind())
+
+
+def worker_cpus(root: int) -> Optional[list[int]]:
+    """The logical CPUs the threads of vLLM's worker processes (descendants of process ``root`` named
+    ``VLLM::Worker``) may run on, as the kernel has them; None when there is no such process."""
+    children: dict[int, list[int]] = {}
+    names: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        names[int(entry.name)] = stat[stat.index("(") + 1:stat.rindex(")")]
+        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+    found: set[int] = set()
+    workers = 0
+    stack = list(children.get(root, []))
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        if names.get(pid) != "VLLM::Worker":
+            continue
+        workers += 1
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                found.update(os.sched_getaffinity(int(task.name)))
+            except OSError:
+                continue
+    return sorted(found) if workers else None

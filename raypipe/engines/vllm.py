@@ -36,7 +36,7 @@ from raypipe.engines.answers import (
 )
 from raypipe.engines.base import PageEngine
 from raypipe.engines.budget import FairBudget
-from raypipe.engines.cpu_cores import prepare_engine
+from raypipe.engines.cpu_cores import prepare_engine, worker_cpus
 from raypipe.engines.engine_stats import EngineStats, resolved_limits, stat_logger
 from raypipe.engines.image import PageImage
 from raypipe.engines.pages import FINISH_LOOP, repetition_loop
@@ -175,6 +175,8 @@ class VLLMInfer(PageEngine):
         self.engine = _start_engine(lambda: AsyncLLMEngine.from_engine_args(
             AsyncEngineArgs(**engine_args(spec)), stat_loggers=[stat_logger(self.engine_stats)]))
         self.limits = resolved_limits(self.engine)
+        if spec.device == "cpu":  # where the model's threads really are (raypipe.engines.cpu_cores)
+            self.limits["worker_cpus"] = worker_cpus(os.getpid())
         logging.getLogger("raypipe").info("vLLM engine resolved %s", self.limits)
         self.reporter: Optional[asyncio.Task] = None
         self.budget = FairBudget(pages_in_flight)

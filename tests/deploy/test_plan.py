@@ -6,13 +6,14 @@ way a cluster launcher's autoscaler writes it (a stand-in: no cloud autoscaler r
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 from helpers import OFFLINE_ENV, ROOT, RayHead, needs_vllm_cpu, run_cli
 
-from raypipe.engines.cpu_cores import machine_cpus, split
+from raypipe.engines.cpu_cores import BIND_ENV, machine_cpus, split
 
 HEAD_PORT = 16790
 
@@ -76,7 +77,7 @@ def test_plan_on_a_local_ray_splits_the_cores_for_a_model_on_the_cpus():
                      env=OFFLINE_ENV, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     described = json.loads(result.stdout)
-    cores = split(machine_cpus(), 1)
+    cores = None if BIND_ENV in os.environ else split(machine_cpus(), 1)
     assert described["engine"]["cpu_cores"] == (cores.as_dict() if cores else None)
     result = run_cli("plan", "examples", "--engine", "vllm", "--device", "cpu", "--address", "local", "--json",
                      "--cpu-pipeline-cores", "0", env=OFFLINE_ENV, timeout=300)

@@ -64,7 +64,10 @@ def test_this_machine_as_sys_describes_it():
     allowed = os.sched_getaffinity(0)
     cpus = cpu_cores.machine_cpus()
     assert [c.id for c in cpus] == sorted(allowed)
-    assert len({c.core for c in cpus}) >= 1
+    for c in cpus:  # a CPU is on its own core's sibling list
+        siblings = cpu_cores.SYS_CPU / f"cpu{c.id}" / "topology" / "thread_siblings_list"
+        if siblings.exists():
+            assert c.id in cpu_cores.parse_list(siblings.read_text()) and c.core[0] == min(cpu_cores.parse_list(siblings.read_text()))
     one = min(allowed)
     assert [c.id for c in cpu_cores.machine_cpus({one})] == [one]
 
@@ -88,8 +91,18 @@ def test_when_a_local_run_gets_a_split(monkeypatch):
     assert cpu_cores.for_local_run(vllm_config(tensor_parallel_size=2), None) is None
     assert cpu_cores.for_local_run(vllm_config(), 2) is None
     assert cpu_cores.for_local_run(vllm_config(cpu_pipeline_cores=0), None) is None
+    for key, value in (("tensor_parallel_size", 2), ("pipeline_parallel_size", 2), ("distributed_executor_backend", "uni")):
+        assert cpu_cores.for_local_run(vllm_config(engine_kwargs={key: value}), None) is None, key
+    assert cpu_cores.for_local_run(vllm_config(engine_kwargs={"seed": 1}), None) == made
     monkeypatch.setenv(cpu_cores.BIND_ENV, "0")
     assert cpu_cores.for_local_run(vllm_config(), None) is None
+
+
+@pytest.mark.skipif(not has_vllm_cpu(), reason="a split is made only for the CPU build of vLLM")
+def test_asking_for_more_cores_than_there_are_says_so(monkeypatch, caplog):
+    monkeypatch.delenv(cpu_cores.BIND_ENV, raising=False)
+    assert cpu_cores.for_local_run(vllm_config(cpu_pipeline_cores=4096), None) is None
+    assert "--cpu-pipeline-cores 4096" in caplog.text and "no core split" in caplog.text
 
 
 def test_a_negative_core_count_is_refused_by_name():
@@ -150,3 +163,17 @@ def test_pinned_to_cpus_that_are_not_there_leaves_the_process_as_it_was(caplog):
         assert os.sched_getaffinity(0) == before
     assert os.sched_getaffinity(0) == before
     assert "cannot keep this process" in caplog.text
+
+
+def test_worker_cpus_are_read_from_the_kernel():
+    assert cpu_cores.worker_cpus(os.getpid()) is None  # no vLLM worker below this process
+    last = max(os.sched_getaffinity(0))
+    code = (f"import os, sys, time; open('/proc/self/comm', 'w').write('VLLM::Worker'); "
+            f"os.sched_setaffinity(0, {{{last}}}); print('ready', flush=True); time.sleep(60)")
+    kid = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert kid.stdout.readline().strip() == "ready"
+        assert cpu_cores.worker_cpus(os.getpid()) == [last]
+    finally:
+        kid.kill()
+        kid.wait()
