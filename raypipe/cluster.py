@@ -53,7 +53,7 @@ def _answers(address: str, timeout: float = 2.0) -> bool:
 
 
 LOCAL = "a local Ray started for this run"
-_started: dict = {}  # the local Ray this process started: its GCS address and its core split (or None)
+_started: dict = {}  # the local Ray this process started: which one (_session) and its core split (or None)
 
 
 def connect(cfg: RayConfig, split=None) -> str:
@@ -89,17 +89,19 @@ def connect(cfg: RayConfig, split=None) -> str:
                 os.environ.setdefault("RAY_worker_niceness", str(cfg.local_worker_niceness))
                 with pinned(split.pipeline if split else None) as pin:
                     ray.init(address="local", num_cpus=cfg.local_num_cpus or max(os.cpu_count() or 1, 4))
-                _started.update(address=_gcs_address(), split=split if pin.applied else None)
+                _started.update(session=_session(), split=split if pin.applied else None)
                 how = LOCAL
     ray.data.DataContext.get_current().memory_usage_poll_interval_s = cfg.task_memory_poll_seconds
     return how
 
 
-def _gcs_address() -> Optional[str]:
+def _session() -> Optional[tuple[str, str]]:
+    """Which Ray this process is connected to: its GCS address and this node's id (new with every start)."""
     import ray
 
     try:
-        return ray.get_runtime_context().gcs_address
+        context = ray.get_runtime_context()
+        return (context.gcs_address, context.get_node_id())
     except Exception:  # noqa: BLE001 - not connected
         return None
 
@@ -110,7 +112,7 @@ def local_split():
     as long as it lives), else None."""
     import ray
 
-    if not ray.is_initialized() or not _started.get("address") or _started["address"] != _gcs_address():
+    if not ray.is_initialized() or not _started.get("session") or _started["session"] != _session():
         return None
     return _started.get("split")
 

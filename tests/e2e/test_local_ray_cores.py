@@ -62,6 +62,9 @@ for pid in children(os.getpid()):
 print(json.dumps({"how": how, "local": how == LOCAL, "recorded": recorded, "before": before, "after": sorted(os.sched_getaffinity(0)),
                   "tasks": tasks, "started": started}))
 ray.shutdown()
+ray.init(address="local", num_cpus=1, include_dashboard=False)  # another Ray, not raypipe's
+print(json.dumps({"after_restart": local_split()}))
+ray.shutdown()
 """
 
 
@@ -71,7 +74,9 @@ def test_a_local_ray_runs_on_the_cores_it_is_given(tmp_path):
     out = subprocess.run([sys.executable, "-c", SCRIPT, str(last)], capture_output=True, text=True,
                          timeout=300, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    *_, line, restarted = out.stdout.strip().splitlines()
+    got = json.loads(line)
+    assert json.loads(restarted) == {"after_restart": None}
     assert got["local"], got["how"]
     assert got["recorded"] == [last]
     assert got["before"] == got["after"] == sorted(os.sched_getaffinity(0))  # the caller is as it was
