@@ -128,7 +128,7 @@ def run(config: PipelineConfig, plan: Optional[Plan] = None) -> dict:
             time.perf_counter() - start,
             before,
             stages=summaries.stage_stats(ds),
-            engines={**runstats.collect(stats), "cpu_cores": cores.as_dict() if cores else None},
+            engines={**(runstats.collect(stats) or {}), "cpu_cores": cores.as_dict() if cores else None},
         )
         if out.summary:
             result["summary_path"] = summaries.save(result, folder)

@@ -45,3 +45,16 @@ def test_bad_inputs_are_rows(rows):
 
 def test_rows_match_the_output_schema(rows):
     assert all(set(r) == set(OUTPUT.names) for r in rows.values())
+
+
+def test_a_run_whose_stats_cannot_be_collected_still_has_its_summary(ray_local, generated, tmp_path, monkeypatch):
+    from raypipe import runstats
+    from raypipe.pipeline import run
+
+    monkeypatch.setattr(runstats, "collect", lambda stats: None)  # the stats actor did not answer
+    config = PipelineConfig(input=InputConfig(inputs=[str(generated)]), render=RenderConfig(max_pages=1),
+                            output={"output": str(tmp_path / "out")})
+    result = run(config)
+    on_disk = list(generated.rglob("*.pdf"))
+    assert result["documents"] == result["run"]["documents"] == len(on_disk)
+    assert result["run"]["cpu_cores"] is None and "engine_stats" not in result["run"]
