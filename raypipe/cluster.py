@@ -14,9 +14,12 @@ import logging
 import os
 import socket
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from raypipe.config import RayConfig
+
+if TYPE_CHECKING:
+    from raypipe.engines.cpu_cores import CoreSplit
 
 log = logging.getLogger("raypipe")
 
@@ -56,7 +59,7 @@ LOCAL = "a local Ray started for this run"
 _started: dict = {}  # the local Ray this process started: which one (_session) and its core split (or None)
 
 
-def connect(cfg: RayConfig, split=None) -> str:
+def connect(cfg: RayConfig, split: Optional["CoreSplit"] = None) -> str:
     """Attach to the cluster ``cfg`` names, or start a local Ray; a no-op when Ray is up already (a
     notebook's own ``ray.init``). A local Ray it starts runs on the pipeline's cores of ``split`` (a
     ``raypipe.engines.cpu_cores.CoreSplit``; every core when None): its processes inherit the
@@ -106,7 +109,7 @@ def _session() -> Optional[tuple[str, str]]:
         return None
 
 
-def local_split():
+def local_split() -> Optional["CoreSplit"]:
     """The core split the Ray this process is connected to runs with, when this process started it as
     a local Ray for a model on the CPUs (its daemons and workers keep to the split's pipeline cores for
     as long as it lives), else None."""

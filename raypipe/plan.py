@@ -173,7 +173,7 @@ def make_plan(config: PipelineConfig) -> Plan:
     return Plan(config, units, spec, resources, existing, settings=settings, read_tasks=tasks)
 
 
-def with_cores(spec: EngineSpec, cores, wanted) -> EngineSpec:
+def with_cores(spec: EngineSpec, cores: Optional[cpu_cores.CoreSplit], wanted: Optional[cpu_cores.CoreSplit]) -> EngineSpec:
     """The spec with the core split of the local Ray raypipe started (``cores``), which its processes
     keep to for as long as it lives: a model on the CPUs must then bind to the split's engine cores,
     even where this run's own options (``wanted``) would split otherwise, or not at all."""

@@ -50,7 +50,7 @@ class CoreSplit:
 @dataclasses.dataclass(frozen=True)
 class Cpu:
     id: int
-    core: tuple[int, int]  # logical CPUs with the same one share a physical core
+    core: int  # the lowest logical CPU on its physical core: CPUs with the same one share that core
     node: int  # NUMA node
 
 
@@ -61,7 +61,7 @@ def split(cpus: list[Cpu], pipeline_cores: int) -> Optional[CoreSplit]:
     if pipeline_cores < 1 or not cpus:
         return None
     first = min(c.node for c in cpus)
-    cores: dict[tuple[int, int], list[int]] = {}
+    cores: dict[int, list[int]] = {}
     for c in sorted(cpus, key=lambda c: c.id):
         if c.node == first:
             cores.setdefault(c.core, []).append(c.id)
@@ -89,10 +89,9 @@ def machine_cpus(allowed: Optional[set[int]] = None) -> list[Cpu]:
     cpus = []
     for cpu in sorted(allowed):
         try:  # the logical CPUs sharing this one's physical core (core ids repeat across clusters on some ARM kernels)
-            siblings = parse_list((SYS_CPU / f"cpu{cpu}" / "topology" / "thread_siblings_list").read_text())
-            core = (min(siblings), len(siblings))
+            core = min(parse_list((SYS_CPU / f"cpu{cpu}" / "topology" / "thread_siblings_list").read_text()))
         except (OSError, ValueError):
-            core = (cpu, -1)
+            core = cpu
         cpus.append(Cpu(cpu, core, nodes.get(cpu, 0)))
     return cpus
 
@@ -126,7 +125,7 @@ def for_local_run(engine_cfg, actors: Optional[int]) -> Optional[CoreSplit]:
         cores = len({c.core for c in cpus})
         say = log.warning if "cpu_pipeline_cores" in vllm.model_fields_set else log.info
         say("--cpu-pipeline-cores %d: this machine lets raypipe use %d physical core(s), none left for "
-                    "the model; no core split", vllm.cpu_pipeline_cores, cores)
+            "the model; no core split", vllm.cpu_pipeline_cores, cores)
     return made
 
 

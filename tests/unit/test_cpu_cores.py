@@ -19,7 +19,7 @@ from raypipe.engines.resolve import has_vllm_cpu
 
 def flat(n: int) -> list[Cpu]:
     """n logical CPUs, each its own physical core, one NUMA node."""
-    return [Cpu(i, (0, i), 0) for i in range(n)]
+    return [Cpu(i, i, 0) for i in range(n)]
 
 
 def test_two_cores_give_one_to_the_model_and_one_to_the_rest():
@@ -29,7 +29,7 @@ def test_two_cores_give_one_to_the_model_and_one_to_the_rest():
 
 def test_hyperthreads_one_thread_per_core_and_the_siblings_left_idle():
     # 4 physical cores, Linux numbering: CPU i and i + 4 share core i
-    cpus = [Cpu(i, (0, i % 4), 0) for i in range(8)]
+    cpus = [Cpu(i, i % 4, 0) for i in range(8)]
     s = split(cpus, 1)
     assert s.engine == (4, 5, 6)  # the last logical CPU of each core, as vLLM's own x86 binding picks
     assert s.pipeline == (3, 7)  # the whole last core; 0, 1, 2 share a core with a model thread: nobody's
@@ -37,7 +37,7 @@ def test_hyperthreads_one_thread_per_core_and_the_siblings_left_idle():
 
 
 def test_the_model_stays_on_the_first_numa_node_and_the_rest_gets_the_others():
-    cpus = [Cpu(i, (i // 4, i % 4), i // 4) for i in range(8)]
+    cpus = [Cpu(i, i, i // 4) for i in range(8)]
     s = split(cpus, 1)
     assert s.engine == (0, 1, 2)
     assert s.pipeline == (3, 4, 5, 6, 7)
@@ -50,7 +50,7 @@ def test_no_split_without_a_core_to_spare():
     assert split(flat(2), 2) is None
     assert split(flat(4), 0) is None
     assert split([], 1) is None
-    two_threads_one_core = [Cpu(0, (0, 0), 0), Cpu(1, (0, 0), 0)]
+    two_threads_one_core = [Cpu(0, 0, 0), Cpu(1, 0, 0)]
     assert split(two_threads_one_core, 1) is None
 
 
@@ -67,7 +67,7 @@ def test_this_machine_as_sys_describes_it():
     for c in cpus:  # a CPU is on its own core's sibling list
         siblings = cpu_cores.SYS_CPU / f"cpu{c.id}" / "topology" / "thread_siblings_list"
         if siblings.exists():
-            assert c.id in cpu_cores.parse_list(siblings.read_text()) and c.core[0] == min(cpu_cores.parse_list(siblings.read_text()))
+            assert c.id in cpu_cores.parse_list(siblings.read_text()) and c.core == min(cpu_cores.parse_list(siblings.read_text()))
     one = min(allowed)
     assert [c.id for c in cpu_cores.machine_cpus({one})] == [one]
 
